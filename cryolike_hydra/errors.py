@@ -1,0 +1,78 @@
+"""The exceptions cryolike_hydra raises for bad input, bad settings and output conflicts.
+
+Every error says what is wrong, where (file, field, row), the offending value and how to fix it.
+The command line turns any ``CryolikeError`` into one readable line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+class CryolikeError(Exception):
+    """Base of every error that is the user's input or settings, not a bug in this package.
+
+    The message is assembled from the parts so that every error reads alike::
+
+        particles.star, row 12, field rlnDefocusU = 'abc': not a number. Fix: ...
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        file: str | Path | None = None,
+        row: int | None = None,
+        field: str | None = None,
+        value: Any = None,
+        fix: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.file = None if file is None else str(file)
+        self.row = row
+        self.field = field
+        self.value = value
+        self.fix = fix
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        where = []
+        if self.file is not None:
+            where.append(self.file)
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.field is not None:
+            where.append(f"field {self.field}" + ("" if self.value is None else f" = {self.value!r}"))
+        elif self.value is not None:
+            where.append(f"value {self.value!r}")
+        text = (", ".join(where) + ": " if where else "") + self.problem
+        if self.fix:
+            text += f". Fix: {self.fix}"
+        return text
+
+
+class InputError(CryolikeError, ValueError):
+    """Metadata or image data that cannot be converted as given."""
+
+
+class MrcFormatError(InputError):
+    """An MRC file whose header or size is not a valid image stack."""
+
+
+class InputFileNotFoundError(CryolikeError, FileNotFoundError):
+    """An input file that is not where the metadata or the settings say; lists every path tried."""
+
+    def __init__(self, problem: str, *, tried: Sequence[str | Path], **kwargs: Any) -> None:
+        self.tried = [str(p) for p in tried]
+        kwargs.setdefault("value", None)
+        super().__init__(problem + " (tried: " + ", ".join(self.tried) + ")", **kwargs)
+
+
+class ConfigError(CryolikeError, ValueError):
+    """A setting that is out of range, of the wrong kind, or inconsistent with another."""
+
+
+class OutputExistsError(CryolikeError, FileExistsError):
+    """The output folder already holds a conversion and neither overwrite nor resume was asked for."""
