@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,11 +89,6 @@ class ImageDescriptor:
     def polar_grid(self) -> PolarGrid:
         return PolarGrid(radius_max=self.radius_max, dist_radii=self.dist_radii, n_inplanes=self.n_inplanes)
 
-    def with_images(self, n_pixels: int, pixel_size: float) -> ImageDescriptor:
-        """The same polar settings for images of another size (inline descriptors in a downsampling sweep)."""
-        scale = n_pixels / self.n_pixels
-        return replace(self, n_pixels=n_pixels, pixel_size=pixel_size, radius_max=self.radius_max * scale)
-
     def to_npz_dict(self) -> dict[str, np.ndarray]:
         """CryoLike's params keys, with no object arrays (absent values are empty arrays)."""
         return {
@@ -111,6 +106,28 @@ class ImageDescriptor:
             "use_protein_residue_model": np.array(self.use_protein_residue_model),
             "atom_shape": np.array(self.atom_shape),
         }
+
+
+@dataclass(frozen=True)
+class DescriptorSpec:
+    """An inline descriptor: values left as None are taken from the (downsampled) images, so that a
+    sweep over downsampling factors needs no params file per factor."""
+
+    n_pixels: int | None = None
+    pixel_size: float | None = None
+    precision: str = "single"
+    resolution_factor: float = 1.0
+    n_inplanes: int | None = None
+
+    def resolve(self, n_pixels: int, pixel_size: float) -> ImageDescriptor:
+        """The descriptor for images of ``n_pixels`` at ``pixel_size`` Å (after downsampling)."""
+        return ImageDescriptor.from_values(
+            n_pixels=self.n_pixels if self.n_pixels is not None else n_pixels,
+            pixel_size=self.pixel_size if self.pixel_size is not None else pixel_size,
+            precision=self.precision,
+            resolution_factor=self.resolution_factor,
+            n_inplanes=self.n_inplanes,
+        )
 
 
 def _scalar(value: np.ndarray, path: Path, key: str) -> float:

@@ -1,0 +1,117 @@
+"""The seed's four wrapper functions, one per kind of input. Each builds a ``ParticleStackConverter``,
+loads the input, and converts; they return the run's ``ConversionSummary``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .converter import ConversionSummary, ParticleStackConverter
+from .validation import DescriptorSource
+
+__all__ = [
+    "ParticleStackConverter",
+    "convert_particle_stacks_from_cryosparc",
+    "convert_particle_stacks_from_cryosparc_restack",
+    "convert_particle_stacks_from_indexed_star_files",
+    "convert_particle_stacks_from_star_files",
+]
+
+
+def convert_particle_stacks_from_star_files(
+    params_input: DescriptorSource,
+    particle_file_list: list[str],
+    star_file_list: list[str],
+    folder_output: str | Path = "",
+    batch_size: int = 1024,
+    pixel_size: float | None = None,
+    defocus_angle_is_degree: bool = True,
+    phase_shift_is_degree: bool = True,
+    downsample_factor: int = 1,
+    downsample_type: str = "mean",
+    flag_plots: bool = True,
+    overwrite: bool = False,
+    **options: object,
+) -> ConversionSummary:
+    """Pairs of STAR and MRC files; per-file batching (never combines files).
+
+    ``options`` are passed to ``ParticleStackConverter`` (``resume``, ``device``, ``dry_run``,
+    ``n_stacks_max``, ``batching`` to override the batching mode).
+    """
+    batching = options.pop("batching", None)
+    converter = ParticleStackConverter(
+        params_input, folder_output, pixel_size=pixel_size, downsample_factor=downsample_factor,
+        downsample_type=downsample_type, flag_plots=flag_plots, overwrite=overwrite, **options,  # type: ignore[arg-type]
+    )
+    converter.prepare_star_files(star_file_list, particle_file_list, defocus_angle_is_degree, phase_shift_is_degree)
+    return converter.convert_stacks(batch_size, batching)  # type: ignore[arg-type]
+
+
+def convert_particle_stacks_from_indexed_star_files(
+    params_input: DescriptorSource,
+    star_file: str,
+    folder_mrc: str | None = "",
+    folder_output: str | Path = "",
+    batch_size: int = 1024,
+    downsample_factor: int = 1,
+    downsample_type: str = "mean",
+    pixel_size: float | None = None,
+    flag_plots: bool = True,
+    overwrite: bool = False,
+    **options: object,
+) -> ConversionSummary:
+    """One STAR indexing images as ``NNNNNN@stack.mrcs``; restacking by default."""
+    batching = options.pop("batching", None)
+    converter = ParticleStackConverter(
+        params_input, folder_output, pixel_size=pixel_size, downsample_factor=downsample_factor,
+        downsample_type=downsample_type, flag_plots=flag_plots, overwrite=overwrite, **options,  # type: ignore[arg-type]
+    )
+    converter.prepare_indexed_star_file(star_file, folder_mrc)
+    return converter.convert_stacks(batch_size, batching)  # type: ignore[arg-type]
+
+
+def convert_particle_stacks_from_cryosparc(
+    params_input: DescriptorSource,
+    file_cs: str,
+    folder_cryosparc: str | None = "",
+    folder_output: str | Path = "",
+    batch_size: int = 1024,
+    n_stacks_max: int = -1,
+    pixel_size: float | None = None,
+    downsample_factor: int = 1,
+    downsample_type: str = "mean",
+    flag_plots: bool = True,
+    overwrite: bool = False,
+    **options: object,
+) -> ConversionSummary:
+    """One cryoSPARC ``.cs`` indexing images by blob/path and blob/idx; restacking by default."""
+    batching = options.pop("batching", None)
+    converter = ParticleStackConverter(
+        params_input, folder_output, n_stacks_max, pixel_size, downsample_factor, downsample_type, flag_plots,
+        overwrite, **options,  # type: ignore[arg-type]
+    )
+    converter.prepare_indexed_cryosparc(file_cs, folder_cryosparc)
+    return converter.convert_stacks(batch_size, batching)  # type: ignore[arg-type]
+
+
+def convert_particle_stacks_from_cryosparc_restack(
+    params_input: DescriptorSource,
+    folder_cryosparc: str = "",
+    job_number: int = 0,
+    folder_output: str | Path = "",
+    batch_size: int = 1024,
+    n_stacks_max: int = -1,
+    pixel_size: float | None = None,
+    downsample_factor: int = 1,
+    downsample_type: str = "mean",
+    flag_plots: bool = True,
+    overwrite: bool = False,
+    **options: object,
+) -> ConversionSummary:
+    """A cryoSPARC job folder ``folder_cryosparc/J<job_number>``; restacking by default."""
+    batching = options.pop("batching", None)
+    converter = ParticleStackConverter(
+        params_input, folder_output, n_stacks_max, pixel_size, downsample_factor, downsample_type, flag_plots,
+        overwrite, **options,  # type: ignore[arg-type]
+    )
+    converter.prepare_sequential_cryosparc(folder_cryosparc or ".", job_number)
+    return converter.convert_stacks(batch_size, batching)  # type: ignore[arg-type]

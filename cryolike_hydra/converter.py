@@ -1,0 +1,305 @@
+"""``ParticleStackConverter``: construct, load inputs, ``convert_stacks`` (the seed's pattern).
+
+The flow is one way: metadata readers -> particle table -> checks -> batch plan -> read -> device
+transform -> writer. Reading the next stack and writing the previous one run in background threads
+while the current stack is transformed, so the run takes about as long as its slowest stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .batching import BatchPlan, Batching, StackPlan, plan_stacks
+from .cryosparc import read_cryosparc_job, read_cs
+from .errors import ConfigError, CryolikeError, InputError
+from .image_reader import ParticleImageReader
+from .mrc import read_mrc_header
+from .output_folder import SUMMARY_FILE, OutputFolder
+from .particles import ParticleTable
+from .processing import ImageProcessor, select_device
+from .star import read_indexed_star, read_paired_star
+from .validation import CheckedInput, DescriptorSource, check_input
+from .writer import StackFiles, stack_metadata, write_stack
+
+log = logging.getLogger(__name__)
+
+NUMPY_REAL = {"single": np.float32, "double": np.float64}
+
+
+@dataclass(frozen=True)
+class ConversionSummary:
+    images_in: int
+    images_written: int
+    images_left: int  # deliberately not converted (n_stacks_max)
+    n_stacks: int
+    seconds: float
+    images_per_second: float
+    folder_output: str
+    input: str
+    batching: str
+    batch_size: int
+    downsample_factor: int
+    downsample_type: str
+    device: str
+    precision: str
+    n_pixels: int
+    pixel_size: float
+    constant_images: int = 0
+    dry_run: bool = False
+    stack_files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        verb = "would write" if self.dry_run else "wrote"
+        return (
+            f"{self.images_in} images in, {verb} {self.images_written} in {self.n_stacks} stacks"
+            + (f", {self.images_left} left by n_stacks_max" if self.images_left else "")
+            + f" to {self.folder_output} in {self.seconds:.1f} s ({self.images_per_second:.0f} images/s)"
+        )
+
+
+@dataclass(frozen=True)
+class _Source:
+    kind: str  # the Hydra input group name
+    table: ParticleTable
+
+
+class ParticleStackConverter:
+    """Converts particle stacks into CryoLike's stored form. See the README for the parameters."""
+
+    def __init__(
+        self,
+        image_descriptor: DescriptorSource = None,
+        folder_output: str | Path = "",
+        n_stacks_max: int = -1,
+        pixel_size: float | None = None,
+        downsample_factor: int = 1,
+        downsample_type: str = "mean",
+        flag_plots: bool = True,
+        overwrite: bool = False,
+        *,
+        resume: bool = False,
+        device: str = "auto",
+        dry_run: bool = False,
+    ) -> None:
+        if int(downsample_factor) != downsample_factor or downsample_factor < 1:
+            raise ConfigError("must be a whole number >= 1", field="downsample_factor", value=downsample_factor)
+        if downsample_type not in ("mean", "max"):
+            raise ConfigError("must be 'mean' or 'max'", field="downsample_type", value=downsample_type)
+        if overwrite and resume:
+            raise ConfigError("overwrite and resume exclude each other", field="resume", value=resume)
+        self.image_descriptor = image_descriptor
+        self.folder = OutputFolder(folder_output or ".")
+        self.n_stacks_max = int(n_stacks_max)
+        self.pixel_size = _manual_pixel_size(pixel_size)
+        self.downsample_factor = int(downsample_factor)
+        self.downsample_type = downsample_type
+        self.flag_plots = flag_plots
+        self.overwrite = overwrite
+        self.resume = resume
+        self.dry_run = dry_run
+        self.device = select_device(device)
+        self._sources: list[_Source] = []
+
+    # -- loading inputs (each call appends; images keep the order in which they were loaded) --
+
+    def prepare_star_files(
+        self,
+        star_file_list: list[str] | list[Path],
+        particle_file_list: list[str] | list[Path],
+        defocus_angle_is_degree: bool = True,
+        phase_shift_is_degree: bool = True,
+    ) -> None:
+        """Pairs of STAR and MRC files: row i of each STAR describes image i of its MRC."""
+        stars, mrcs = list(star_file_list), list(particle_file_list)
+        if len(stars) != len(mrcs):
+            raise InputError(
+                f"{len(stars)} STAR files but {len(mrcs)} particle files: the lists are paired",
+                field="star_file_list / particle_file_list",
+                fix="give exactly one MRC file for each STAR file, in the same order",
+            )
+        if not stars:
+            raise InputError("no STAR files given", field="star_file_list", fix="list at least one STAR file")
+        tables = []
+        for star, mrc in zip(stars, mrcs, strict=True):
+            table = read_paired_star(
+                star, mrc, defocus_angle_is_degree=defocus_angle_is_degree, phase_shift_is_degree=phase_shift_is_degree
+            )
+            n_images = read_mrc_header(mrc).n_images
+            if len(table) != n_images:
+                raise InputError(
+                    f"{len(table)} particle rows but {mrc} holds {n_images} images",
+                    file=star,
+                    fix="pair each STAR file with the stack it describes (row i = image i)",
+                )
+            tables.append(table)
+        self._sources.append(_Source("star_files", ParticleTable.concatenate(tables)))
+
+    def prepare_indexed_star_file(self, star_file: str | Path, folder_mrc: str | Path | None = None) -> None:
+        """One STAR whose rlnImageName rows are ``NNNNNN@stack.mrcs`` (1-based)."""
+        self._sources.append(_Source("indexed_star", read_indexed_star(star_file, folder_mrc or None)))
+
+    def prepare_indexed_cryosparc(self, file_cs: str | Path, folder_cryosparc: str | Path | None = None) -> None:
+        """One cryoSPARC ``.cs`` with blob/path and blob/idx (0-based)."""
+        self._sources.append(_Source("cryosparc", read_cs(file_cs, folder_cryosparc or None)))
+
+    def prepare_sequential_cryosparc(self, folder_cryosparc: str | Path, job_number: int) -> None:
+        """A cryoSPARC job folder ``folder_cryosparc/J<job_number>`` with restacked batch files."""
+        self._sources.append(_Source("cryosparc_job", read_cryosparc_job(folder_cryosparc, job_number)))
+
+    # -- conversion --
+
+    def convert_stacks(self, batch_size: int = 1024, batching: Batching | str | None = None) -> ConversionSummary:
+        """Check everything, then write the stacks. ``batching`` None: per_file for paired STAR
+        files, restack otherwise."""
+        start = time.perf_counter()
+        if not self._sources:
+            raise ConfigError("no input loaded", fix="call one of the prepare_* methods before convert_stacks")
+        table = ParticleTable.concatenate([s.table for s in self._sources])
+        kinds = "+".join(dict.fromkeys(s.kind for s in self._sources))
+        if batching is None:
+            batching = Batching.PER_FILE if kinds == "star_files" else Batching.RESTACK
+        batching = Batching(batching)
+        checked = check_input(
+            table,
+            manual_pixel_size=self.pixel_size,
+            downsample_factor=self.downsample_factor,
+            descriptor_source=self.image_descriptor,
+        )
+        plan = plan_stacks(table, batch_size, batching, self.n_stacks_max)
+        written: list[str] = []
+        constant = 0
+        if not self.dry_run:
+            self.folder.prepare(overwrite=self.overwrite, resume=self.resume)
+            constant = self._run(table, checked, plan, batching, written)
+        seconds = time.perf_counter() - start
+        summary = ConversionSummary(
+            images_in=len(table),
+            images_written=plan.n_images,
+            images_left=plan.images_left,
+            n_stacks=len(plan.stacks),
+            seconds=round(seconds, 3),
+            images_per_second=round(plan.n_images / seconds, 1) if seconds > 0 else 0.0,
+            folder_output=str(self.folder.path),
+            input=kinds,
+            batching=batching.value,
+            batch_size=batch_size,
+            downsample_factor=self.downsample_factor,
+            downsample_type=self.downsample_type,
+            device=str(self.device),
+            precision=checked.descriptor.precision,
+            n_pixels=checked.descriptor.n_pixels,
+            pixel_size=checked.descriptor.pixel_size,
+            constant_images=constant,
+            dry_run=self.dry_run,
+            stack_files=written,
+        )
+        if not self.dry_run:
+            self.folder.write_json(SUMMARY_FILE, summary.to_dict())
+        if plan.images_left:
+            log.warning("n_stacks_max=%d stopped the run: %d images were not converted", self.n_stacks_max,
+                        plan.images_left)
+        log.info("%s", summary.line())
+        return summary
+
+    def _run(
+        self, table: ParticleTable, checked: CheckedInput, plan: BatchPlan, batching: Batching, written: list[str]
+    ) -> int:
+        """Read, transform and write every planned stack; returns the number of constant images."""
+        descriptor = checked.descriptor
+        processor = ImageProcessor(descriptor, self.downsample_factor, self.downsample_type, self.device)
+        reader = ParticleImageReader(table, checked.headers, np.dtype(NUMPY_REAL[descriptor.precision]))
+        pin = self.device.type == "cuda"
+
+        def load(stack: StackPlan) -> torch.Tensor:
+            raw = torch.from_numpy(reader.read(stack.rows))
+            return raw.pin_memory() if pin else raw
+
+        def save(stack: StackPlan, phys: torch.Tensor, fourier: torch.Tensor, flags: np.ndarray) -> None:
+            files = StackFiles.of(self.folder.path, stack.counter)
+            rows = table.take(stack.rows)
+            per_file = (int(rows.source_index.min()), int(rows.source_index.max()) + 1)
+            meta = stack_metadata(
+                rows, descriptor, checked.pixel_size, flags, per_file if batching is Batching.PER_FILE else None
+            )
+            write_stack(files, phys, fourier, meta)
+            written.extend(str(p) for p in files.data_files())
+            if self.flag_plots:
+                from .plots import write_plots  # matplotlib is imported only when plots are asked for
+
+                write_plots(files, phys.numpy(), fourier.numpy(), descriptor.polar_grid, descriptor.n_pixels,
+                            descriptor.pixel_size)
+                written.extend(str(p) for p in files.plot_files())
+
+        constant = 0
+        progress = tqdm(total=len(plan.stacks), unit="stack", desc="converting", disable=None)
+        try:
+            with ThreadPoolExecutor(1, "cryolike-read") as read_pool, ThreadPoolExecutor(1, "cryolike-write") as write_pool:
+                next_raw: Future[torch.Tensor] | None = (
+                    read_pool.submit(load, plan.stacks[0]) if plan.stacks else None
+                )
+                pending_write: Future[None] | None = None
+                for k, stack in enumerate(plan.stacks):
+                    assert next_raw is not None
+                    raw = next_raw.result()
+                    next_raw = read_pool.submit(load, plan.stacks[k + 1]) if k + 1 < len(plan.stacks) else None
+                    batch = processor(raw)
+                    _refuse_non_finite(table, stack, batch.non_finite)
+                    flags = batch.constant.cpu().numpy()
+                    constant += int(flags.sum())
+                    phys, fourier = batch.phys.cpu(), batch.fourier.cpu()
+                    if pending_write is not None:
+                        pending_write.result()  # at most one stack waits to be written
+                    pending_write = write_pool.submit(save, stack, phys, fourier, flags)
+                    progress.update(1)
+                if pending_write is not None:
+                    pending_write.result()
+        except CryolikeError:
+            # Bad pixel data found mid-run: take back what this run wrote, so no partial output remains.
+            self.folder.remove_files([Path(p) for p in written])
+            raise
+        finally:
+            progress.close()
+            reader.close()
+        if constant:
+            log.warning("%d constant images were stored as zeros and flagged (constant_image in the .npz)",
+                        constant)
+        return constant
+
+
+def _refuse_non_finite(table: ParticleTable, stack: StackPlan, non_finite: torch.Tensor) -> None:
+    bad = torch.nonzero(non_finite).flatten().cpu().numpy()
+    if bad.size:
+        row = int(stack.rows[bad[0]])
+        raise InputError(
+            f"image {int(table.source_index[row])} of {table.source_file[row]} holds NaN or Inf pixels "
+            f"({bad.size} such images in this stack)",
+            file=table.metadata_file,
+            row=int(table.source_row[row]),
+            fix="remove the corrupt particles from the metadata or re-extract them",
+        )
+
+
+def _manual_pixel_size(value: Any) -> float | None:
+    """The seed allows a scalar or an (x, y) pair; None (or CryoLike's -1) means 'not given'."""
+    if value is None:
+        return None
+    values = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if values.size == 1 and values[0] == -1:
+        return None
+    if values.size > 2 or not np.all(values == values[0]):
+        raise ConfigError("only square pixels are supported", field="pixel_size", value=values.tolist())
+    if not values[0] > 0:
+        raise ConfigError("must be a positive number of Å", field="pixel_size", value=float(values[0]))
+    return float(values[0])

@@ -1,0 +1,135 @@
+"""Output files of one stack (SPEC §4), written atomically: a temporary name in the same folder,
+then a rename, so a crash never leaves a half-written file under a final name."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import torch
+
+from .descriptor import ImageDescriptor
+from .particles import ParticleTable
+
+OUTPUT_SUBFOLDERS = ("phys", "fft", "plots")
+TEMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class StackFiles:
+    """File names of stack COUNTER, exactly as the seed gives them."""
+
+    phys: Path
+    fourier: Path
+    metadata: Path
+    plot_phys: Path
+    plot_fourier: Path
+    plot_power: Path
+
+    @classmethod
+    def of(cls, folder: Path, counter: int) -> StackFiles:
+        tag = f"{counter:06d}"
+        return cls(
+            phys=folder / "phys" / f"particles_phys_stack_{tag}.pt",
+            fourier=folder / "fft" / f"particles_fourier_stack_{tag}.pt",
+            metadata=folder / "fft" / f"particles_fourier_stack_{tag}.npz",
+            plot_phys=folder / "plots" / f"particles_phys_stack_{tag}.png",
+            plot_fourier=folder / "plots" / f"particles_fourier_stack_{tag}.png",
+            plot_power=folder / "plots" / f"power_spectrum_stack_{tag}.png",
+        )
+
+    def data_files(self) -> tuple[Path, Path, Path]:
+        return (self.phys, self.fourier, self.metadata)
+
+    def plot_files(self) -> tuple[Path, Path, Path]:
+        return (self.plot_phys, self.plot_fourier, self.plot_power)
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write through ``write(handle)`` to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_tensor(path: Path, tensor: torch.Tensor) -> None:
+    """A plain contiguous CPU tensor holding only these images (never a view of a larger storage)."""
+    data = tensor.detach().to("cpu").contiguous().clone()
+    atomic_write(path, lambda handle: torch.save(data, handle))
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    for key, value in arrays.items():
+        if value.dtype == object:
+            raise TypeError(f"refusing to write an object array for key {key!r}: it would need pickle")
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))  # type: ignore[arg-type]
+
+
+def _scalar_of(values: np.ndarray) -> np.ndarray:
+    # The planner guarantees these are constant within a stack.
+    return np.asarray(values[0], dtype=np.float64)
+
+
+def stack_metadata(
+    rows: ParticleTable,
+    descriptor: ImageDescriptor,
+    ref_pixel_size: float,
+    constant: np.ndarray,
+    stack_range: tuple[int, int] | None,
+) -> dict[str, np.ndarray]:
+    """The ``.npz`` contents: CryoLike's keys plus our per-image provenance.
+
+    ``ref_pixel_size`` is the pixel size of the input images before downsampling; ``stack_range`` is
+    (start, end) of the images within their source file in per-file batching, else None.
+    """
+    empty = np.array([], dtype=np.float64)
+
+    def optional(values: np.ndarray | None) -> np.ndarray:
+        return empty if values is None else np.asarray(values, dtype=np.float64)
+
+    meta = descriptor.to_npz_dict()
+    meta.update(
+        defocusU=rows.defocus_u.astype(np.float64),
+        defocusV=rows.defocus_v.astype(np.float64),
+        defocusAngle=rows.defocus_angle.astype(np.float64),
+        phaseShift=rows.phase_shift.astype(np.float64),
+        sphericalAberration=_scalar_of(rows.spherical_aberration),
+        voltage=_scalar_of(rows.voltage),
+        amplitudeContrast=_scalar_of(rows.amplitude_contrast),
+        angleRotation=optional(rows.angle_rotation),
+        angleTilt=optional(rows.angle_tilt),
+        anglePsi=optional(rows.angle_psi),
+        ref_pixel_size=np.array([ref_pixel_size, ref_pixel_size], dtype=np.float64),
+        ctfBfactor=rows.ctf_bfactor.astype(np.float64),
+        ctfScalefactor=rows.ctf_scalefactor.astype(np.float64),
+        n_images=np.array(len(rows), dtype=np.int64),
+        source_file=np.asarray(rows.source_file, dtype=str),
+        source_index=rows.source_index.astype(np.int64),
+        source_row=rows.source_row.astype(np.int64),
+        constant_image=np.asarray(constant, dtype=bool),
+    )
+    if stack_range is not None:
+        meta["stack_start"] = np.array(stack_range[0], dtype=np.int64)
+        meta["stack_end"] = np.array(stack_range[1], dtype=np.int64)
+    return meta
+
+
+def write_stack(files: StackFiles, phys: torch.Tensor, fourier: torch.Tensor, meta: dict[str, np.ndarray]) -> None:
+    """Write the three data files of one stack; the metadata goes last, so a stack whose ``.npz``
+    exists has both tensors complete."""
+    save_tensor(files.phys, phys)
+    save_tensor(files.fourier, fourier)
+    save_npz(files.metadata, meta)
