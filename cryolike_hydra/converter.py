@@ -23,7 +23,8 @@ from .cryosparc import read_cryosparc_job, read_cs
 from .errors import ConfigError, CryolikeError, InputError
 from .image_reader import ParticleImageReader
 from .mrc import read_mrc_header
-from .output_folder import SUMMARY_FILE, OutputFolder
+from .manifest import Manifest, describe_inputs, fingerprint, resume_from
+from .output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder
 from .particles import ParticleTable
 from .processing import ImageProcessor, select_device
 from .star import read_indexed_star, read_paired_star
@@ -54,7 +55,9 @@ class ConversionSummary:
     n_pixels: int
     pixel_size: float
     constant_images: int = 0
+    stacks_resumed: int = 0  # stacks a previous, interrupted run had finished (resume=true)
     dry_run: bool = False
+    per_file: dict[str, dict[str, int]] = field(default_factory=dict)  # images in / written / left
     stack_files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,6 +76,8 @@ class ConversionSummary:
 class _Source:
     kind: str  # the Hydra input group name
     table: ParticleTable
+    metadata_files: tuple[str, ...]
+    arguments: dict[str, Any]  # as given to prepare_*, recorded in the manifest
 
 
 class ParticleStackConverter:
@@ -92,7 +97,9 @@ class ParticleStackConverter:
         resume: bool = False,
         device: str = "auto",
         dry_run: bool = False,
+        run_config: dict[str, Any] | None = None,
     ) -> None:
+        """``run_config``: the full composed configuration of the command line, kept in the manifest."""
         if int(downsample_factor) != downsample_factor or downsample_factor < 1:
             raise ConfigError("must be a whole number >= 1", field="downsample_factor", value=downsample_factor)
         if downsample_type not in ("mean", "max"):
@@ -110,6 +117,7 @@ class ParticleStackConverter:
         self.resume = resume
         self.dry_run = dry_run
         self.device = select_device(device)
+        self.run_config = run_config or {}
         self._sources: list[_Source] = []
 
     # -- loading inputs (each call appends; images keep the order in which they were loaded) --
@@ -144,19 +152,29 @@ class ParticleStackConverter:
                     fix="pair each STAR file with the stack it describes (row i = image i)",
                 )
             tables.append(table)
-        self._sources.append(_Source("star_files", ParticleTable.concatenate(tables)))
+        arguments = {"star_file_list": [str(p) for p in stars], "particle_file_list": [str(p) for p in mrcs],
+                     "defocus_angle_is_degree": defocus_angle_is_degree, "phase_shift_is_degree": phase_shift_is_degree}
+        self._sources.append(
+            _Source("star_files", ParticleTable.concatenate(tables), tuple(str(p) for p in stars), arguments)
+        )
 
     def prepare_indexed_star_file(self, star_file: str | Path, folder_mrc: str | Path | None = None) -> None:
         """One STAR whose rlnImageName rows are ``NNNNNN@stack.mrcs`` (1-based)."""
-        self._sources.append(_Source("indexed_star", read_indexed_star(star_file, folder_mrc or None)))
+        table = read_indexed_star(star_file, folder_mrc or None)
+        arguments = {"star_file": str(star_file), "folder_mrc": None if not folder_mrc else str(folder_mrc)}
+        self._sources.append(_Source("indexed_star", table, (str(star_file),), arguments))
 
     def prepare_indexed_cryosparc(self, file_cs: str | Path, folder_cryosparc: str | Path | None = None) -> None:
         """One cryoSPARC ``.cs`` with blob/path and blob/idx (0-based)."""
-        self._sources.append(_Source("cryosparc", read_cs(file_cs, folder_cryosparc or None)))
+        table = read_cs(file_cs, folder_cryosparc or None)
+        arguments = {"file_cs": str(file_cs), "folder_cryosparc": None if not folder_cryosparc else str(folder_cryosparc)}
+        self._sources.append(_Source("cryosparc", table, (str(file_cs),), arguments))
 
     def prepare_sequential_cryosparc(self, folder_cryosparc: str | Path, job_number: int) -> None:
         """A cryoSPARC job folder ``folder_cryosparc/J<job_number>`` with restacked batch files."""
-        self._sources.append(_Source("cryosparc_job", read_cryosparc_job(folder_cryosparc, job_number)))
+        table = read_cryosparc_job(folder_cryosparc, job_number)
+        arguments = {"folder_cryosparc": str(folder_cryosparc), "job_number": int(job_number)}
+        self._sources.append(_Source("cryosparc_job", table, (table.metadata_file,), arguments))
 
     # -- conversion --
 
@@ -179,10 +197,12 @@ class ParticleStackConverter:
         )
         plan = plan_stacks(table, batch_size, batching, self.n_stacks_max)
         written: list[str] = []
-        constant = 0
+        constant = resumed = 0
+        per_file = _account(table, plan)
         if not self.dry_run:
             self.folder.prepare(overwrite=self.overwrite, resume=self.resume)
-            constant = self._run(table, checked, plan, batching, written)
+            manifest = self._new_manifest(table, checked, batching, batch_size, per_file)
+            constant, resumed = self._run(table, checked, plan, batching, written, manifest)
         seconds = time.perf_counter() - start
         summary = ConversionSummary(
             images_in=len(table),
@@ -202,7 +222,9 @@ class ParticleStackConverter:
             n_pixels=checked.descriptor.n_pixels,
             pixel_size=checked.descriptor.pixel_size,
             constant_images=constant,
+            stacks_resumed=resumed,
             dry_run=self.dry_run,
+            per_file=per_file,
             stack_files=written,
         )
         if not self.dry_run:
@@ -213,10 +235,58 @@ class ParticleStackConverter:
         log.info("%s", summary.line())
         return summary
 
+    def _new_manifest(
+        self,
+        table: ParticleTable,
+        checked: CheckedInput,
+        batching: Batching,
+        batch_size: int,
+        per_file: dict[str, dict[str, int]],
+    ) -> Manifest:
+        # Everything that decides the bytes written, and nothing that may change on a resume
+        # (n_stacks_max may grow to finish a run stopped early; overwrite/resume are how it is run).
+        settings = {
+            "inputs": [{"kind": s.kind, **s.arguments} for s in self._sources],
+            "descriptor": {k: v.tolist() for k, v in checked.descriptor.to_npz_dict().items()},
+            "pixel_size": self.pixel_size,
+            "downsample_factor": self.downsample_factor,
+            "downsample_type": self.downsample_type,
+            "batching": batching.value,
+            "batch_size": batch_size,
+            "flag_plots": self.flag_plots,
+            "device_type": self.device.type,
+        }
+        metadata_files = [f for s in self._sources for f in s.metadata_files]
+        inputs = describe_inputs([*metadata_files, *checked.headers])
+        manifest = Manifest(settings=settings, inputs=inputs, fingerprint=fingerprint(settings, inputs))
+        manifest.config = self.run_config
+        manifest.accounting = {
+            "images_in": len(table),
+            "images_written": sum(f["written"] for f in per_file.values()),
+            "images_left": sum(f["left"] for f in per_file.values()),
+            "per_file": per_file,
+        }
+        return manifest
+
     def _run(
-        self, table: ParticleTable, checked: CheckedInput, plan: BatchPlan, batching: Batching, written: list[str]
-    ) -> int:
-        """Read, transform and write every planned stack; returns the number of constant images."""
+        self,
+        table: ParticleTable,
+        checked: CheckedInput,
+        plan: BatchPlan,
+        batching: Batching,
+        written: list[str],
+        manifest: Manifest,
+    ) -> tuple[int, int]:
+        """Read, transform and write every planned stack not already finished.
+
+        Returns (constant images, stacks taken over from an interrupted run)."""
+        manifest_path = self.folder.path / MANIFEST_FILE
+        done = resume_from(manifest_path, manifest, self.folder.path) if self.resume else set()
+        todo = [stack for stack in plan.stacks if stack.counter not in done]
+        if done:
+            log.info("resume: %d of %d stacks already complete and verified", len(plan.stacks) - len(todo),
+                     len(plan.stacks))
+        self.folder.write_json(MANIFEST_FILE, manifest.to_json())
         descriptor = checked.descriptor
         processor = ImageProcessor(descriptor, self.downsample_factor, self.downsample_type, self.device)
         reader = ParticleImageReader(table, checked.headers, np.dtype(NUMPY_REAL[descriptor.precision]))
@@ -233,6 +303,7 @@ class ParticleStackConverter:
             meta = stack_metadata(
                 rows, descriptor, checked.pixel_size, flags, per_file if batching is Batching.PER_FILE else None
             )
+            outputs = list(files.data_files())
             write_stack(files, phys, fourier, meta)
             written.extend(str(p) for p in files.data_files())
             if self.flag_plots:
@@ -241,19 +312,22 @@ class ParticleStackConverter:
                 write_plots(files, phys.numpy(), fourier.numpy(), descriptor.polar_grid, descriptor.n_pixels,
                             descriptor.pixel_size)
                 written.extend(str(p) for p in files.plot_files())
+                outputs.extend(files.plot_files())
+            # Only now is the stack complete: record it, so a resumed run can trust it.
+            manifest.record_stack(stack.counter, self.folder.path, outputs, table, stack.rows)
+            self.folder.write_json(MANIFEST_FILE, manifest.to_json())
 
         constant = 0
-        progress = tqdm(total=len(plan.stacks), unit="stack", desc="converting", disable=None)
+        progress = tqdm(total=len(plan.stacks), initial=len(plan.stacks) - len(todo), unit="stack",
+                        desc="converting", disable=None)
         try:
             with ThreadPoolExecutor(1, "cryolike-read") as read_pool, ThreadPoolExecutor(1, "cryolike-write") as write_pool:
-                next_raw: Future[torch.Tensor] | None = (
-                    read_pool.submit(load, plan.stacks[0]) if plan.stacks else None
-                )
+                next_raw: Future[torch.Tensor] | None = read_pool.submit(load, todo[0]) if todo else None
                 pending_write: Future[None] | None = None
-                for k, stack in enumerate(plan.stacks):
+                for k, stack in enumerate(todo):
                     assert next_raw is not None
                     raw = next_raw.result()
-                    next_raw = read_pool.submit(load, plan.stacks[k + 1]) if k + 1 < len(plan.stacks) else None
+                    next_raw = read_pool.submit(load, todo[k + 1]) if k + 1 < len(todo) else None
                     batch = processor(raw)
                     _refuse_non_finite(table, stack, batch.non_finite)
                     flags = batch.constant.cpu().numpy()
@@ -267,15 +341,31 @@ class ParticleStackConverter:
                     pending_write.result()
         except CryolikeError:
             # Bad pixel data found mid-run: take back what this run wrote, so no partial output remains.
-            self.folder.remove_files([Path(p) for p in written])
+            self.folder.remove_files([Path(p) for p in written] + ([] if done else [manifest_path]))
             raise
         finally:
             progress.close()
             reader.close()
+        manifest.complete = True
+        self.folder.write_json(MANIFEST_FILE, manifest.to_json())
         if constant:
             log.warning("%d constant images were stored as zeros and flagged (constant_image in the .npz)",
                         constant)
-        return constant
+        return constant, len(plan.stacks) - len(todo)
+
+
+def _account(table: ParticleTable, plan: BatchPlan) -> dict[str, dict[str, int]]:
+    """Images in, written and deliberately left (n_stacks_max), per input stack file."""
+    written = np.zeros(len(table), dtype=bool)
+    for stack in plan.stacks:
+        written[stack.rows] = True
+    files, inverse = np.unique(table.source_file, return_inverse=True)
+    n_in = np.bincount(inverse, minlength=len(files))
+    n_written = np.bincount(inverse, weights=written, minlength=len(files)).astype(int)
+    return {
+        str(f): {"in": int(i), "written": int(w), "left": int(i - w)}
+        for f, i, w in zip(files, n_in, n_written, strict=True)
+    }
 
 
 def _refuse_non_finite(table: ParticleTable, stack: StackPlan, non_finite: torch.Tensor) -> None:
