@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .batching import BatchPlan, Batching, StackPlan, plan_stacks
+from .batching import Batching, BatchPlan, StackPlan, plan_stacks
 from .cryosparc import read_cryosparc_job, read_cs
 from .errors import ConfigError, CryolikeError, InputError
 from .image_reader import ParticleImageReader
-from .mrc import read_mrc_header
 from .manifest import Manifest, describe_inputs, fingerprint, resume_from
+from .mrc import read_mrc_header
 from .output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder
 from .particles import ParticleTable
 from .processing import ImageProcessor, select_device
