@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -20,9 +21,20 @@ from tqdm import tqdm
 
 from .batching import Batching, BatchPlan, StackPlan, plan_stacks
 from .cryosparc import read_cryosparc_job, read_cs
-from .errors import ConfigError, CryolikeError, InputError
+from .dry_run import (
+    DryRunReport,
+    ProblemLog,
+    check_all,
+    check_free_space,
+    estimate_output_bytes,
+    free_bytes,
+    missing_files_of,
+    missing_stacks,
+    optics_groups,
+)
+from .errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError
 from .image_reader import ParticleImageReader
-from .manifest import Manifest, describe_inputs, fingerprint, resume_from
+from .manifest import Manifest, check_resumable, describe_inputs, fingerprint, resume_from
 from .mrc import read_mrc_header
 from .output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder
 from .particles import ParticleTable
@@ -34,6 +46,7 @@ from .writer import StackFiles, stack_metadata, write_stack
 log = logging.getLogger(__name__)
 
 NUMPY_REAL = {"single": np.float32, "double": np.float64}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,9 @@ class ConversionSummary:
     stacks_resumed: int = 0  # stacks a previous, interrupted run had finished (resume=true)
     dry_run: bool = False
     per_file: dict[str, dict[str, int]] = field(default_factory=dict)  # images in / written / left
-    stack_files: list[str] = field(default_factory=list)
+    stack_files: list[str] = field(default_factory=list)  # every file of the conversion's stacks
+    bytes_needed: int = 0  # estimated size of the output on disk
+    report: dict[str, Any] = field(default_factory=dict)  # the dry run's report (empty otherwise)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,7 +96,12 @@ class _Source:
 
 
 class ParticleStackConverter:
-    """Converts particle stacks into CryoLike's stored form. See the README for the parameters."""
+    """Converts particle stacks into CryoLike's stored form. See the README for the parameters.
+
+    With ``dry_run=True`` every input is parsed and checked, all problems found are collected (every
+    missing stack, every bad header, ...), a report is logged, and nothing is written: the summary
+    comes back with ``dry_run=True`` and the report, or one error naming every problem.
+    """
 
     def __init__(
         self,
@@ -119,8 +139,26 @@ class ParticleStackConverter:
         self.device = select_device(device)
         self.run_config = run_config or {}
         self._sources: list[_Source] = []
+        self._kinds: list[str] = []  # every input asked for, loaded or not (a dry run goes on after errors)
+        self._problems = ProblemLog(collect=dry_run)
 
     # -- loading inputs (each call appends; images keep the order in which they were loaded) --
+
+    def _load(self, kind: str, arguments: dict[str, Any], read: Callable[[], T]) -> T | None:
+        """``read()``; in a dry run its error is collected instead (and every missing stack listed)."""
+        self._kinds.append(kind)
+        try:
+            return read()
+        except InputFileNotFoundError as exc:
+            if not self.dry_run:
+                raise
+            for problem in missing_stacks(kind, arguments) or [exc]:
+                self._problems.add(problem)
+        except CryolikeError as exc:
+            if not self.dry_run:
+                raise
+            self._problems.add(exc)
+        return None
 
     def prepare_star_files(
         self,
@@ -131,50 +169,57 @@ class ParticleStackConverter:
     ) -> None:
         """Pairs of STAR and MRC files: row i of each STAR describes image i of its MRC."""
         stars, mrcs = list(star_file_list), list(particle_file_list)
+        arguments = {"star_file_list": [str(p) for p in stars], "particle_file_list": [str(p) for p in mrcs],
+                     "defocus_angle_is_degree": defocus_angle_is_degree, "phase_shift_is_degree": phase_shift_is_degree}
+        self._kinds.append("star_files")
         if len(stars) != len(mrcs):
-            raise InputError(
+            self._problems.add(InputError(
                 f"{len(stars)} STAR files but {len(mrcs)} particle files: the lists are paired",
                 field="star_file_list / particle_file_list",
                 fix="give exactly one MRC file for each STAR file, in the same order",
-            )
+            ))
+            return
         if not stars:
-            raise InputError("no STAR files given", field="star_file_list", fix="list at least one STAR file")
-        tables = []
-        for star, mrc in zip(stars, mrcs, strict=True):
-            table = read_paired_star(
-                star, mrc, defocus_angle_is_degree=defocus_angle_is_degree, phase_shift_is_degree=phase_shift_is_degree
+            self._problems.add(
+                InputError("no STAR files given", field="star_file_list", fix="list at least one STAR file")
             )
-            n_images = read_mrc_header(mrc).n_images
-            if len(table) != n_images:
-                raise InputError(
-                    f"{len(table)} particle rows but {mrc} holds {n_images} images",
-                    file=star,
-                    fix="pair each STAR file with the stack it describes (row i = image i)",
-                )
-            tables.append(table)
-        arguments = {"star_file_list": [str(p) for p in stars], "particle_file_list": [str(p) for p in mrcs],
-                     "defocus_angle_is_degree": defocus_angle_is_degree, "phase_shift_is_degree": phase_shift_is_degree}
-        self._sources.append(
-            _Source("star_files", ParticleTable.concatenate(tables), tuple(str(p) for p in stars), arguments)
-        )
+            return
+        tables, loaded = [], []
+        for star, mrc in zip(stars, mrcs, strict=True):
+            table = self._problems.attempt(
+                _read_pair, star, mrc, defocus_angle_is_degree=defocus_angle_is_degree,
+                phase_shift_is_degree=phase_shift_is_degree,
+            )
+            if table is not None:
+                tables.append(table)
+                loaded.append(str(star))
+        if tables:
+            self._sources.append(
+                _Source("star_files", ParticleTable.concatenate(tables), tuple(loaded), arguments)
+            )
 
     def prepare_indexed_star_file(self, star_file: str | Path, folder_mrc: str | Path | None = None) -> None:
         """One STAR whose rlnImageName rows are ``NNNNNN@stack.mrcs`` (1-based)."""
-        table = read_indexed_star(star_file, folder_mrc or None)
         arguments = {"star_file": str(star_file), "folder_mrc": None if not folder_mrc else str(folder_mrc)}
-        self._sources.append(_Source("indexed_star", table, (str(star_file),), arguments))
+        table = self._load("indexed_star", arguments, lambda: read_indexed_star(star_file, folder_mrc or None))
+        if table is not None:
+            self._sources.append(_Source("indexed_star", table, (str(star_file),), arguments))
 
     def prepare_indexed_cryosparc(self, file_cs: str | Path, folder_cryosparc: str | Path | None = None) -> None:
         """One cryoSPARC ``.cs`` with blob/path and blob/idx (0-based)."""
-        table = read_cs(file_cs, folder_cryosparc or None)
-        arguments = {"file_cs": str(file_cs), "folder_cryosparc": None if not folder_cryosparc else str(folder_cryosparc)}
-        self._sources.append(_Source("cryosparc", table, (str(file_cs),), arguments))
+        folder = None if not folder_cryosparc else str(folder_cryosparc)
+        arguments = {"file_cs": str(file_cs), "folder_cryosparc": folder}
+        table = self._load("cryosparc", arguments, lambda: read_cs(file_cs, folder_cryosparc or None))
+        if table is not None:
+            self._sources.append(_Source("cryosparc", table, (str(file_cs),), arguments))
 
     def prepare_sequential_cryosparc(self, folder_cryosparc: str | Path, job_number: int) -> None:
         """A cryoSPARC job folder ``folder_cryosparc/J<job_number>`` with restacked batch files."""
-        table = read_cryosparc_job(folder_cryosparc, job_number)
-        arguments = {"folder_cryosparc": str(folder_cryosparc), "job_number": int(job_number)}
-        self._sources.append(_Source("cryosparc_job", table, (table.metadata_file,), arguments))
+        arguments = {"folder_cryosparc": str(folder_cryosparc), "job_number": job_number}
+        table = self._load("cryosparc_job", arguments, lambda: read_cryosparc_job(folder_cryosparc, job_number))
+        if table is not None:
+            arguments["job_number"] = int(job_number)
+            self._sources.append(_Source("cryosparc_job", table, (table.metadata_file,), arguments))
 
     # -- conversion --
 
@@ -182,35 +227,63 @@ class ParticleStackConverter:
         """Check everything, then write the stacks. ``batching`` None: per_file for paired STAR
         files, restack otherwise."""
         start = time.perf_counter()
-        if not self._sources:
+        if not self._kinds:
             raise ConfigError("no input loaded", fix="call one of the prepare_* methods before convert_stacks")
+        kinds = "+".join(dict.fromkeys(self._kinds))
+        mode = _batching_mode(batching, kinds)
+        if self.dry_run:
+            return self._dry_run(batch_size, mode, kinds, start)
         table = ParticleTable.concatenate([s.table for s in self._sources])
-        kinds = "+".join(dict.fromkeys(s.kind for s in self._sources))
-        if batching is None:
-            batching = Batching.PER_FILE if kinds == "star_files" else Batching.RESTACK
-        batching = Batching(batching)
         checked = check_input(
             table,
             manual_pixel_size=self.pixel_size,
             downsample_factor=self.downsample_factor,
             descriptor_source=self.image_descriptor,
         )
-        plan = plan_stacks(table, batch_size, batching, self.n_stacks_max)
-        written: list[str] = []
-        constant = resumed = 0
-        per_file = _account(table, plan)
-        if not self.dry_run:
-            self.folder.prepare(overwrite=self.overwrite, resume=self.resume)
-            manifest = self._new_manifest(table, checked, batching, batch_size, per_file)
-            constant, resumed = self._run(table, checked, plan, batching, written, manifest)
+        plan = plan_stacks(table, batch_size, mode, self.n_stacks_max)
+        # Refuse before anything is written: an occupied folder, then a disk too small.
+        self.folder.check_writable(overwrite=self.overwrite, resume=self.resume)
+        estimate = estimate_output_bytes(table, plan, checked, mode, self.flag_plots)
+        reusable = self.folder.existing_bytes() if self.overwrite or self.resume else 0
+        check_free_space(self.folder.path, estimate.total, reusable)
+        created = not self.folder.path.exists()
+        self.folder.prepare(overwrite=self.overwrite, resume=self.resume)
+        manifest = self._new_manifest(table, checked, mode, batch_size)
+        constant, resumed = self._run(table, checked, plan, mode, manifest, created)
         seconds = time.perf_counter() - start
-        summary = ConversionSummary(
+        summary = self._summary(table, plan, mode, batch_size, kinds, checked, seconds,
+                                constant_images=constant, stacks_resumed=resumed, bytes_needed=estimate.total)
+        # run_summary.json holds timings: unlike every other output file it differs between runs.
+        self.folder.write_json(SUMMARY_FILE, summary.to_dict())
+        if plan.images_left:
+            log.warning("n_stacks_max=%d stopped the run: %d images were not converted", self.n_stacks_max,
+                        plan.images_left)
+        log.info("%s", summary.line())
+        return summary
+
+    def _summary(
+        self,
+        table: ParticleTable,
+        plan: BatchPlan,
+        batching: Batching,
+        batch_size: int,
+        kinds: str,
+        checked: CheckedInput,
+        seconds: float,
+        **extra: Any,
+    ) -> ConversionSummary:
+        files = [
+            str(p)
+            for stack in plan.stacks
+            for p in _stack_outputs(StackFiles.of(self.folder.path, stack.counter), self.flag_plots)
+        ]
+        return ConversionSummary(
             images_in=len(table),
             images_written=plan.n_images,
             images_left=plan.images_left,
             n_stacks=len(plan.stacks),
             seconds=round(seconds, 3),
-            images_per_second=round(plan.n_images / seconds, 1) if seconds > 0 else 0.0,
+            images_per_second=0.0 if self.dry_run or seconds <= 0 else round(plan.n_images / seconds, 1),
             folder_output=str(self.folder.path),
             input=kinds,
             batching=batching.value,
@@ -221,17 +294,64 @@ class ParticleStackConverter:
             precision=checked.descriptor.precision,
             n_pixels=checked.descriptor.n_pixels,
             pixel_size=checked.descriptor.pixel_size,
-            constant_images=constant,
-            stacks_resumed=resumed,
             dry_run=self.dry_run,
-            per_file=per_file,
-            stack_files=written,
+            per_file=_account(table, plan),
+            stack_files=files,
+            **extra,
         )
-        if not self.dry_run:
-            self.folder.write_json(SUMMARY_FILE, summary.to_dict())
-        if plan.images_left:
-            log.warning("n_stacks_max=%d stopped the run: %d images were not converted", self.n_stacks_max,
-                        plan.images_left)
+
+    def _dry_run(self, batch_size: int, batching: Batching, kinds: str, start: float) -> ConversionSummary:
+        """Every check of a real run, collecting the problems; a report; nothing written."""
+        problems = self._problems
+        table = ParticleTable.concatenate([s.table for s in self._sources]) if self._sources else None
+        checked = plan = estimate = None
+        stacks_complete = 0
+        if table is not None:
+            checked = check_all(
+                table, problems, manual_pixel_size=self.pixel_size, downsample_factor=self.downsample_factor,
+                descriptor_source=self.image_descriptor,
+            )
+            plan = problems.attempt(plan_stacks, table, batch_size, batching, self.n_stacks_max)
+        problems.attempt(self.folder.check_writable, overwrite=self.overwrite, resume=self.resume)
+        if table is not None and checked is not None and plan is not None:
+            estimate = estimate_output_bytes(table, plan, checked, batching, self.flag_plots)
+            if self.resume and not problems:
+                manifest = self._new_manifest(table, checked, batching, batch_size)
+                previous = problems.attempt(check_resumable, self.folder.path / MANIFEST_FILE, manifest,
+                                            self.folder.path)
+                stacks_complete = len(previous.get("stacks") or []) if previous else 0
+            reusable = self.folder.existing_bytes() if self.overwrite or self.resume else 0
+            problems.attempt(check_free_space, self.folder.path, estimate.total, reusable)
+        descriptor = None if checked is None else checked.descriptor
+        report = DryRunReport(
+            folder_output=str(self.folder.path),
+            images_in=0 if table is None else len(table),
+            images_to_write=0 if plan is None else plan.n_images,
+            images_left=0 if plan is None else plan.images_left,
+            n_stacks=0 if plan is None else len(plan.stacks),
+            stacks_complete=stacks_complete,
+            per_file={} if table is None or plan is None else _account(table, plan),
+            box=None if checked is None else checked.box,
+            pixel_size_in=None if checked is None else checked.pixel_size,
+            downsample_factor=self.downsample_factor,
+            n_pixels=None if descriptor is None else descriptor.n_pixels,
+            pixel_size=None if descriptor is None else descriptor.pixel_size,
+            n_shells=None if descriptor is None else descriptor.polar_grid.n_shells,
+            n_inplanes=None if descriptor is None else descriptor.n_inplanes,
+            precision=None if descriptor is None else descriptor.precision,
+            optics_groups=[] if table is None else optics_groups(table),
+            missing_files=missing_files_of(problems),
+            problems=[str(p) for p in problems.problems],
+            bytes_needed=None if estimate is None else estimate.to_dict(),
+            bytes_free=free_bytes(self.folder.path),
+        )
+        for line in report.lines():
+            (log.error if line.startswith("  problem:") else log.info)("%s", line)
+        if problems:
+            raise problems.error()
+        assert table is not None and checked is not None and plan is not None and estimate is not None
+        summary = self._summary(table, plan, batching, batch_size, kinds, checked,
+                                time.perf_counter() - start, bytes_needed=estimate.total, report=report.to_dict())
         log.info("%s", summary.line())
         return summary
 
@@ -241,7 +361,6 @@ class ParticleStackConverter:
         checked: CheckedInput,
         batching: Batching,
         batch_size: int,
-        per_file: dict[str, dict[str, int]],
     ) -> Manifest:
         # Everything that decides the bytes written, and nothing that may change on a resume
         # (n_stacks_max may grow to finish a run stopped early; overwrite/resume are how it is run).
@@ -260,12 +379,6 @@ class ParticleStackConverter:
         inputs = describe_inputs([*metadata_files, *checked.headers])
         manifest = Manifest(settings=settings, inputs=inputs, fingerprint=fingerprint(settings, inputs))
         manifest.config = self.run_config
-        manifest.accounting = {
-            "images_in": len(table),
-            "images_written": sum(f["written"] for f in per_file.values()),
-            "images_left": sum(f["left"] for f in per_file.values()),
-            "per_file": per_file,
-        }
         return manifest
 
     def _run(
@@ -274,23 +387,32 @@ class ParticleStackConverter:
         checked: CheckedInput,
         plan: BatchPlan,
         batching: Batching,
-        written: list[str],
         manifest: Manifest,
+        created: bool,
     ) -> tuple[int, int]:
         """Read, transform and write every planned stack not already finished.
 
         Returns (constant images, stacks taken over from an interrupted run)."""
         manifest_path = self.folder.path / MANIFEST_FILE
-        done = resume_from(manifest_path, manifest, self.folder.path) if self.resume else set()
+        planned = [stack.counter for stack in plan.stacks]
+        done = resume_from(manifest_path, manifest, self.folder.path, planned) if self.resume else set()
         todo = [stack for stack in plan.stacks if stack.counter not in done]
+        if self.resume:
+            # Final-named files no verified stack vouches for (a stack killed between two of its files,
+            # a file changed since, stacks beyond a smaller n_stacks_max) are removed, never trusted.
+            keep = [Path(self.folder.path, name) for entry in manifest.stacks.values() for name in entry["files"]]
+            removed = self.folder.remove_stack_files_except(keep)
+            if removed:
+                log.info("resume: removed %d files of unfinished stacks", len(removed))
         if done:
-            log.info("resume: %d of %d stacks already complete and verified", len(plan.stacks) - len(todo),
-                     len(plan.stacks))
+            log.info("resume: %d of %d stacks already complete and verified", len(done), len(plan.stacks))
+        manifest.accounting = _accounting(table, plan, manifest.stacks)
         self.folder.write_json(MANIFEST_FILE, manifest.to_json())
         descriptor = checked.descriptor
         processor = ImageProcessor(descriptor, self.downsample_factor, self.downsample_type, self.device)
         reader = ParticleImageReader(table, checked.headers, np.dtype(NUMPY_REAL[descriptor.precision]))
         pin = self.device.type == "cuda"
+        written: list[Path] = []  # by this run, to take back if bad pixel data turns up
 
         def load(stack: StackPlan) -> torch.Tensor:
             raw = torch.from_numpy(reader.read(stack.rows))
@@ -303,25 +425,27 @@ class ParticleStackConverter:
             meta = stack_metadata(
                 rows, descriptor, checked.pixel_size, flags, per_file if batching is Batching.PER_FILE else None
             )
-            outputs = list(files.data_files())
+            outputs = _stack_outputs(files, self.flag_plots)
+            written.extend(outputs)
             write_stack(files, phys, fourier, meta)
-            written.extend(str(p) for p in files.data_files())
             if self.flag_plots:
                 from .plots import write_plots  # matplotlib is imported only when plots are asked for
 
                 write_plots(files, phys.numpy(), fourier.numpy(), descriptor.polar_grid, descriptor.n_pixels,
                             descriptor.pixel_size)
-                written.extend(str(p) for p in files.plot_files())
-                outputs.extend(files.plot_files())
             # Only now is the stack complete: record it, so a resumed run can trust it.
             manifest.record_stack(stack.counter, self.folder.path, outputs, table, stack.rows)
+            manifest.accounting = _accounting(table, plan, manifest.stacks)
             self.folder.write_json(MANIFEST_FILE, manifest.to_json())
 
         constant = 0
         progress = tqdm(total=len(plan.stacks), initial=len(plan.stacks) - len(todo), unit="stack",
                         desc="converting", disable=None)
         try:
-            with ThreadPoolExecutor(1, "cryolike-read") as read_pool, ThreadPoolExecutor(1, "cryolike-write") as write_pool:
+            with (
+                ThreadPoolExecutor(1, "cryolike-read") as read_pool,
+                ThreadPoolExecutor(1, "cryolike-write") as write_pool,
+            ):
                 next_raw: Future[torch.Tensor] | None = read_pool.submit(load, todo[0]) if todo else None
                 pending_write: Future[None] | None = None
                 for k, stack in enumerate(todo):
@@ -341,7 +465,7 @@ class ParticleStackConverter:
                     pending_write.result()
         except CryolikeError:
             # Bad pixel data found mid-run: take back what this run wrote, so no partial output remains.
-            self.folder.remove_files([Path(p) for p in written] + ([] if done else [manifest_path]))
+            self._roll_back(written, manifest, done, table, plan, created)
             raise
         finally:
             progress.close()
@@ -351,20 +475,94 @@ class ParticleStackConverter:
         if constant:
             log.warning("%d constant images were stored as zeros and flagged (constant_image in the .npz)",
                         constant)
-        return constant, len(plan.stacks) - len(todo)
+        return constant, len(done)
+
+    def _roll_back(
+        self,
+        written: list[Path],
+        manifest: Manifest,
+        done: set[int],
+        table: ParticleTable,
+        plan: BatchPlan,
+        created: bool,
+    ) -> None:
+        """Remove this run's files; the manifest goes too unless a previous run's stacks remain."""
+        manifest_path = self.folder.path / MANIFEST_FILE
+        if done:
+            manifest.stacks = {k: v for k, v in manifest.stacks.items() if k in done}
+            manifest.accounting = _accounting(table, plan, manifest.stacks)
+            self.folder.write_json(MANIFEST_FILE, manifest.to_json())
+        else:
+            written = [*written, manifest_path]
+        self.folder.remove_files(written)
+        if created and self.folder.path.is_dir() and not any(self.folder.path.iterdir()):
+            self.folder.path.rmdir()
 
 
-def _account(table: ParticleTable, plan: BatchPlan) -> dict[str, dict[str, int]]:
-    """Images in, written and deliberately left (n_stacks_max), per input stack file."""
+def _read_pair(
+    star: str | Path, mrc: str | Path, *, defocus_angle_is_degree: bool, phase_shift_is_degree: bool
+) -> ParticleTable:
+    """One STAR + MRC pair of the paired input, its row count checked against the stack."""
+    table = read_paired_star(
+        star, mrc, defocus_angle_is_degree=defocus_angle_is_degree, phase_shift_is_degree=phase_shift_is_degree
+    )
+    n_images = read_mrc_header(mrc).n_images
+    if len(table) != n_images:
+        raise InputError(
+            f"{len(table)} particle rows but {mrc} holds {n_images} images",
+            file=star,
+            fix="pair each STAR file with the stack it describes (row i = image i)",
+        )
+    return table
+
+
+def _batching_mode(batching: Batching | str | None, kinds: str) -> Batching:
+    if batching is None:
+        return Batching.PER_FILE if kinds == "star_files" else Batching.RESTACK
+    try:
+        return Batching(batching)
+    except ValueError:
+        raise ConfigError(
+            "must be 'restack' or 'per_file'", field="batching", value=str(batching)
+        ) from None
+
+
+def _stack_outputs(files: StackFiles, plots: bool) -> list[Path]:
+    return [*files.data_files(), *(files.plot_files() if plots else ())]
+
+
+def _account(table: ParticleTable, plan: BatchPlan, counters: set[int] | None = None) -> dict[str, dict[str, int]]:
+    """Images in, written and deliberately left (n_stacks_max), per input stack file.
+
+    With ``counters``, "written" counts only those stacks and the planned rest is "pending"."""
+    planned = np.zeros(len(table), dtype=bool)
     written = np.zeros(len(table), dtype=bool)
     for stack in plan.stacks:
-        written[stack.rows] = True
-    files, inverse = np.unique(table.source_file, return_inverse=True)
+        planned[stack.rows] = True
+        if counters is None or stack.counter in counters:
+            written[stack.rows] = True
+    files, inverse = np.unique(table.source_file.astype(str), return_inverse=True)
     n_in = np.bincount(inverse, minlength=len(files))
+    n_planned = np.bincount(inverse, weights=planned, minlength=len(files)).astype(int)
     n_written = np.bincount(inverse, weights=written, minlength=len(files)).astype(int)
+    out = {}
+    for k, name in enumerate(files):
+        entry = {"in": int(n_in[k]), "written": int(n_written[k]), "left": int(n_in[k] - n_planned[k])}
+        if counters is not None:
+            entry["pending"] = int(n_planned[k] - n_written[k])
+        out[str(name)] = entry
+    return out
+
+
+def _accounting(table: ParticleTable, plan: BatchPlan, recorded: dict[int, Any]) -> dict[str, Any]:
+    """The manifest's image accounting: in = written + left (n_stacks_max) + pending (not yet written)."""
+    per_file = _account(table, plan, set(recorded))
     return {
-        str(f): {"in": int(i), "written": int(w), "left": int(i - w)}
-        for f, i, w in zip(files, n_in, n_written, strict=True)
+        "images_in": len(table),
+        "images_written": sum(f["written"] for f in per_file.values()),
+        "images_left": sum(f["left"] for f in per_file.values()),
+        "images_pending": sum(f["pending"] for f in per_file.values()),
+        "per_file": per_file,
     }
 
 

@@ -91,8 +91,11 @@ class Manifest:
         """Counters whose every file exists with its recorded sha256."""
         good = set()
         for counter, entry in self.stacks.items():
-            paths = {folder / name: digest for name, digest in entry["files"].items()}
-            if all(p.is_file() and sha256_of(p) == digest for p, digest in paths.items()):
+            try:
+                paths = {folder / str(name): str(digest) for name, digest in entry["files"].items()}
+            except (KeyError, TypeError, AttributeError):
+                continue  # an entry edited by hand: trust nothing
+            if paths and all(p.is_file() and sha256_of(p) == digest for p, digest in paths.items()):
                 good.add(counter)
         return good
 
@@ -101,28 +104,54 @@ def load_manifest(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None  # a manifest is only ever replaced atomically, so this is not ours: trust nothing
+    return content if isinstance(content, dict) else None
 
 
-def resume_from(path: Path, manifest: Manifest, folder: Path) -> set[int]:
-    """Adopt the finished stacks of a previous run into ``manifest``; returns their counters.
+def check_resumable(path: Path, manifest: Manifest, folder: Path) -> dict[str, Any] | None:
+    """The previous run's manifest, or None when there is none; refuses other settings or inputs.
 
-    Refuses when the previous run had other settings or inputs.
-    """
+    Reads and compares only (the dry run calls it too)."""
     previous = load_manifest(path)
     if previous is None:
-        return set()
+        return None
     if previous.get("fingerprint") != manifest.fingerprint:
         changed = [k for k in ("settings", "inputs") if previous.get(k) != getattr(manifest, k)]
+        detail = ""
+        if previous.get("settings") != manifest.settings and isinstance(previous.get("settings"), dict):
+            keys = sorted(
+                k for k in {*previous["settings"], *manifest.settings}
+                if previous["settings"].get(k) != manifest.settings.get(k)
+            )
+            detail = " (" + ", ".join(keys) + ")"
         raise OutputExistsError(
             "resume=true, but the conversion in this folder was made with different "
-            + (" and ".join(changed) or "settings"),
+            + (" and ".join(changed) or "settings")
+            + detail,
             file=folder,
-            fix="rerun with the same settings and inputs, choose another output folder, or set overwrite=true",
+            fix="rerun with the same settings and unchanged inputs, choose another output folder, "
+            "or set overwrite=true to replace it",
         )
-    manifest.stacks = {int(entry["counter"]): entry for entry in previous.get("stacks", [])}
+    return previous
+
+
+def resume_from(path: Path, manifest: Manifest, folder: Path, planned: Iterable[int] | None = None) -> set[int]:
+    """Adopt the finished stacks of a previous run into ``manifest``; returns their counters.
+
+    Only stacks in ``planned`` (all when None) whose every file has its recorded sha256 are adopted.
+    Refuses when the previous run had other settings or inputs.
+    """
+    previous = check_resumable(path, manifest, folder)
+    if previous is None:
+        return set()
+    wanted = None if planned is None else set(planned)
+    stacks = previous.get("stacks")
+    entries = [e for e in stacks if isinstance(e, dict) and isinstance(e.get("counter"), int)] if isinstance(
+        stacks, list
+    ) else []
+    manifest.stacks = {e["counter"]: e for e in entries if wanted is None or e["counter"] in wanted}
     good = manifest.verified_stacks(folder)
     manifest.stacks = {k: v for k, v in manifest.stacks.items() if k in good}
     return good

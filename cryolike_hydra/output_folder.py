@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,10 @@ from .writer import OUTPUT_SUBFOLDERS, TEMP_PREFIX, atomic_write
 
 SUMMARY_FILE = "run_summary.json"
 MANIFEST_FILE = "manifest.json"
+# The final names of stack files (writer.StackFiles); anything else in the subfolders is not ours.
+STACK_FILE_NAME = re.compile(
+    r"^(particles_phys_stack|particles_fourier_stack|power_spectrum_stack)_\d{6}\.(pt|npz|png)$"
+)
 
 
 class OutputFolder:
@@ -25,16 +31,20 @@ class OutputFolder:
         names = (*OUTPUT_SUBFOLDERS, SUMMARY_FILE, MANIFEST_FILE)
         return [self.path / name for name in names if (self.path / name).exists()]
 
-    def prepare(self, *, overwrite: bool, resume: bool) -> None:
-        """Refuse to clobber a previous conversion unless asked; ``overwrite`` clears it first."""
+    def existing_bytes(self) -> int:
+        """Bytes held by a previous conversion here (freed by overwrite, partly reused by resume)."""
+        total = 0
+        for entry in self.existing_outputs():
+            files = entry.rglob("*") if entry.is_dir() else [entry]
+            total += sum(p.stat().st_size for p in files if p.is_file())
+        return total
+
+    def check_writable(self, *, overwrite: bool, resume: bool) -> None:
+        """Refuse a folder that holds a previous conversion unless overwrite or resume is asked for.
+
+        Changes nothing (the dry run calls it too)."""
         existing = self.existing_outputs()
-        if existing and overwrite:
-            for entry in existing:
-                if entry.is_dir():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
-        elif existing and not resume:
+        if existing and not overwrite and not resume:
             raise OutputExistsError(
                 "the output folder already holds a conversion ("
                 + ", ".join(p.name for p in existing)
@@ -43,6 +53,16 @@ class OutputFolder:
                 fix="choose another output folder, or set overwrite=true to replace it "
                 "(resume=true to finish an interrupted run)",
             )
+
+    def prepare(self, *, overwrite: bool, resume: bool) -> None:
+        """Refuse to clobber a previous conversion unless asked; ``overwrite`` clears it first."""
+        self.check_writable(overwrite=overwrite, resume=resume)
+        if overwrite:
+            for entry in self.existing_outputs():
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         self.remove_temporaries()
 
@@ -55,6 +75,23 @@ class OutputFolder:
                     leftover.unlink()
         for leftover in self.path.glob(TEMP_PREFIX + "*"):
             leftover.unlink()
+
+    def remove_stack_files_except(self, keep: Iterable[Path]) -> list[Path]:
+        """Remove every stack file not in ``keep`` (a resumed run keeps only verified stacks).
+
+        A stack killed between two of its files leaves final-named files that no manifest vouches
+        for; they are removed, never trusted. Returns the removed paths."""
+        kept = {Path(p).resolve() for p in keep}
+        removed = []
+        for sub in OUTPUT_SUBFOLDERS:
+            folder = self.path / sub
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if STACK_FILE_NAME.match(path.name) and path.resolve() not in kept:
+                    path.unlink()
+                    removed.append(path)
+        return removed
 
     def write_json(self, name: str, content: dict[str, Any]) -> Path:
         target = self.path / name

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Tools for the pipeline checks (tests/test_nextflow_static.py, tests/test_container.py):
+#   - npm-groovy-lint@18 in ./node_modules, for the Groovy 4 jar it ships (parse check of .nf/.config/.nf.test)
+#   - Java >= 17 to run that jar
+#   - reftrace (PyPI), the Nextflow linter driven by tests/tools/reftrace_rules.py
+#   - podman, runc, debootstrap, uidmap for the container smoke test
+# Idempotent and quiet: each tool is installed only when it is missing. Called by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'install_pipeline_tools: %s\n' "$*"; }
+
+apt_missing=()
+need_cmd() {  # need_cmd COMMAND DEBIAN_PACKAGE
+    command -v "$1" >/dev/null 2>&1 || apt_missing+=("$2")
+}
+
+java_major() {
+    java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
+}
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
+    apt_missing+=(openjdk-17-jre-headless)
+fi
+need_cmd npm npm
+need_cmd podman podman
+need_cmd runc runc
+need_cmd debootstrap debootstrap
+need_cmd newuidmap uidmap
+
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        log "missing ${apt_missing[*]}; run as root or install them (apt-get install ${apt_missing[*]})" >&2
+    else
+        log "apt-get install ${apt_missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+    fi
+fi
+
+# Groovy 4 jar (shipped inside npm-groovy-lint); no package.json or lock file is written.
+if ! compgen -G "node_modules/npm-groovy-lint/lib/java/groovy/lib/groovy-4.*.jar" >/dev/null; then
+    log "npm install npm-groovy-lint@18"
+    npm install --prefix . --no-save --no-package-lock --no-audit --no-fund --ignore-scripts \
+        --loglevel=error "npm-groovy-lint@18" >/dev/null
+fi
+
+if ! python3 -c "import reftrace" >/dev/null 2>&1; then
+    log "pip install reftrace"
+    python3 -m pip install --quiet "reftrace>=0.6,<0.7"
+fi

@@ -1,0 +1,339 @@
+"""The dry run: every check a conversion makes, collecting all problems instead of stopping at the
+first, and a report of what would be written and how much disk it needs. Nothing is written.
+
+Also home of the output-size estimate and of the free-space check a real run makes before writing.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from . import columns as C
+from .batching import Batching, BatchPlan
+from .cryosparc import load_cs_array
+from .descriptor import ImageDescriptor
+from .errors import CryolikeError, InputError, InputFileNotFoundError
+from .mrc import MrcStackInfo, read_mrc_header
+from .particles import OPTICS_FIELDS, ParticleTable
+from .paths import resolve_data_path
+from .pixel_size import resolve_pixel_size
+from .star import read_star_table
+from .validation import CheckedInput, DescriptorSource, check_box, check_indices, resolve_descriptor
+from .writer import stack_metadata
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Sizes measured with torch 2.x / numpy 2.x / matplotlib 3.x, rounded up.
+PT_OVERHEAD = 2048  # torch.save's zip container around one tensor (~1.6 kB)
+NPZ_FILE_OVERHEAD = 1024  # zip central directory of an .npz
+NPZ_KEY_OVERHEAD = 320  # per array: .npy header and zip entries (~240 B)
+PLOT_BYTES = 1 << 20  # the three PNGs of one stack (0.1 to 0.9 MB at 80 dpi)
+MANIFEST_BYTES_PER_STACK = 2048  # one stack's entry (file names, sha256, provenance)
+MANIFEST_BYTES_BASE = 1 << 16  # settings, config and the list of inputs
+SAFETY_MARGIN = 1.05  # the free-space check asks for 5% more than the estimate
+MAX_LISTED = 10  # problems named in the one-line error (the log lists all)
+
+
+class ProblemLog:
+    """Errors of the user's input or settings: collected in a dry run, raised at once otherwise."""
+
+    def __init__(self, collect: bool) -> None:
+        self.collect = collect
+        self.problems: list[CryolikeError] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+    def add(self, problem: CryolikeError) -> None:
+        if not self.collect:
+            raise problem
+        if str(problem) not in {str(p) for p in self.problems}:
+            self.problems.append(problem)
+
+    def attempt(self, action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """``action(*args, **kwargs)``, or None when it raised a CryolikeError that was collected."""
+        try:
+            return action(*args, **kwargs)
+        except CryolikeError as exc:
+            if not self.collect:
+                raise
+            self.add(exc)
+            return None
+
+    def error(self) -> CryolikeError:
+        """One error for all problems: the problem itself when there is one, else a list of them."""
+        if len(self.problems) == 1:
+            return self.problems[0]
+        listed = "; ".join(f"({k}) {p}" for k, p in enumerate(self.problems[:MAX_LISTED], 1))
+        more = len(self.problems) - MAX_LISTED
+        return InputError(
+            f"the dry run found {len(self.problems)} problems: {listed}"
+            + (f"; and {more} more (see the log)" if more > 0 else ""),
+            fix="correct every problem listed, then run again",
+        )
+
+
+# --- every missing stack, not only the first -----------------------------------------------------------
+def _recorded_stacks(kind: str, arguments: dict[str, Any]) -> tuple[Path, list[tuple[str, int]], Any] | None:
+    """(metadata file, [(recorded stack path, first row)], folder option) of an indexed input."""
+    if kind == "indexed_star":
+        metadata, folder = Path(arguments["star_file"]), arguments.get("folder_mrc")
+        table, _ = read_star_table(metadata)
+        if C.RLN_IMAGE_NAME not in table.columns:
+            return None
+        recorded = table[C.RLN_IMAGE_NAME].astype(str).str.strip().str.partition("@")[2].tolist()
+    elif kind == "cryosparc":
+        metadata, folder = Path(arguments["file_cs"]), arguments.get("folder_cryosparc")
+        array = load_cs_array(metadata)
+        if C.CS_BLOB_PATH not in (array.dtype.names or ()):
+            return None
+        recorded = [
+            v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)
+            for v in np.asarray(array[C.CS_BLOB_PATH]).tolist()
+        ]
+    else:
+        return None
+    first_rows: dict[str, int] = {}
+    for row, path in enumerate(recorded):
+        first_rows.setdefault(path, row)
+    return metadata, list(first_rows.items()), folder
+
+
+def missing_stacks(kind: str, arguments: dict[str, Any]) -> list[CryolikeError]:
+    """A not-found error for every image stack an indexed input names that does not exist.
+
+    The readers stop at the first missing stack; the dry run lists them all. Returns [] when the
+    metadata cannot be read at all (the reader's own error then stands)."""
+    try:
+        found = _recorded_stacks(kind, arguments)
+    except CryolikeError:
+        return []
+    if found is None:
+        return []
+    metadata, recorded, folder = found
+    errors: list[CryolikeError] = []
+    for path, row in recorded:
+        try:
+            resolve_data_path(path, folder or None, metadata_file=metadata, row=row)
+        except CryolikeError as exc:
+            errors.append(exc)
+    return errors
+
+
+# --- every check of validation.check_input, collecting ------------------------------------------------
+def check_all(
+    table: ParticleTable,
+    problems: ProblemLog,
+    *,
+    manual_pixel_size: float | None,
+    downsample_factor: int,
+    descriptor_source: DescriptorSource,
+) -> CheckedInput | None:
+    """What ``validation.check_input`` checks, going on after a problem where the rest still makes sense:
+    every file's header, the indices of rows in readable files, the box, the pixel size, the descriptor."""
+    headers: dict[str, MrcStackInfo] = {}
+    for path in dict.fromkeys(str(p) for p in table.source_file.tolist()):
+        info = problems.attempt(read_mrc_header, path)
+        if info is not None:
+            headers[path] = info
+    readable = np.flatnonzero(np.isin(table.source_file.astype(str), list(headers)))
+    if readable.size:
+        problems.attempt(check_indices, table.take(readable), headers)
+    box = problems.attempt(check_box, headers, downsample_factor) if headers else None
+    voxel_sizes = {path: h.voxel_size for path, h in headers.items()}
+    pixel_size = problems.attempt(resolve_pixel_size, table, manual_pixel_size, voxel_sizes)
+    if box is None or pixel_size is None:
+        return None
+    descriptor = problems.attempt(
+        resolve_descriptor, descriptor_source, box // downsample_factor, pixel_size * downsample_factor
+    )
+    if descriptor is None or len(headers) < len(set(table.source_file.tolist())):
+        return None
+    return CheckedInput(headers=headers, box=box, pixel_size=pixel_size, descriptor=descriptor)
+
+
+# --- size on disk ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SizeEstimate:
+    """Bytes the output files will take (an estimate; within a few kB per stack for the data files)."""
+
+    phys: int
+    fourier: int
+    metadata: int
+    plots: int
+    manifest: int
+
+    @property
+    def total(self) -> int:
+        return self.phys + self.fourier + self.metadata + self.plots + self.manifest
+
+    def to_dict(self) -> dict[str, int]:
+        return {**asdict(self), "total": self.total}
+
+
+def estimate_output_bytes(
+    table: ParticleTable,
+    plan: BatchPlan,
+    checked: CheckedInput,
+    batching: Batching,
+    flag_plots: bool,
+    counters: Iterable[int] | None = None,
+) -> SizeEstimate:
+    """Bytes of the planned stacks (only those in ``counters`` when given): phys and Fourier ``.pt``,
+    the metadata ``.npz`` (built exactly as the writer builds it), plots and the manifest."""
+    descriptor: ImageDescriptor = checked.descriptor
+    itemsize = 4 if descriptor.precision == "single" else 8
+    grid = descriptor.polar_grid
+    wanted = None if counters is None else set(counters)
+    phys = fourier = metadata = plots = 0
+    for stack in plan.stacks:
+        if wanted is not None and stack.counter not in wanted:
+            continue
+        n = len(stack.rows)
+        phys += n * descriptor.n_pixels**2 * itemsize + PT_OVERHEAD
+        fourier += n * grid.n_shells * grid.n_inplanes * 2 * itemsize + PT_OVERHEAD
+        rows = table.take(stack.rows)
+        stack_range = (0, n) if batching is Batching.PER_FILE else None
+        meta = stack_metadata(rows, descriptor, checked.pixel_size, np.zeros(n, dtype=bool), stack_range)
+        metadata += sum(v.nbytes + NPZ_KEY_OVERHEAD for v in meta.values()) + NPZ_FILE_OVERHEAD
+        plots += PLOT_BYTES if flag_plots else 0
+    # The manifest is rewritten atomically: old and new copy exist together for a moment.
+    manifest = 2 * (MANIFEST_BYTES_BASE + MANIFEST_BYTES_PER_STACK * len(plan.stacks))
+    return SizeEstimate(phys=phys, fourier=fourier, metadata=metadata, plots=plots, manifest=manifest)
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest existing parent (the output folder may not exist yet)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def free_bytes(folder: Path) -> int:
+    return int(shutil.disk_usage(nearest_existing(folder)).free)
+
+
+def check_free_space(folder: Path, needed: int, reusable: int = 0) -> int:
+    """Refuse to start when the disk of ``folder`` lacks ``needed`` bytes (plus a margin).
+
+    ``reusable``: bytes of a previous conversion in the folder that overwrite deletes or resume keeps.
+    Returns the free bytes."""
+    free = free_bytes(folder)
+    wanted = int(needed * SAFETY_MARGIN)
+    if free + reusable < wanted:
+        raise CryolikeError(
+            f"not enough free disk space: the conversion needs about {_size(wanted)} ({wanted} bytes) "
+            f"but {nearest_existing(folder)} has {_size(free)} ({free} bytes) free"
+            + (f" (+ {_size(reusable)} of the previous conversion)" if reusable else ""),
+            file=folder,
+            fix="free space on that disk, choose an output folder on another disk, or convert fewer "
+            "images per run (n_stacks_max)",
+        )
+    return free
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+# --- the report -----------------------------------------------------------------------------------------
+def optics_groups(table: ParticleTable) -> list[dict[str, float | int]]:
+    """Distinct (voltage, Cs, amplitude contrast) with their image counts, in first-seen order."""
+    values = np.stack([getattr(table, name) for name in OPTICS_FIELDS], axis=1)
+    unique, first, counts = np.unique(values, axis=0, return_index=True, return_counts=True)
+    order = np.argsort(first)
+    return [
+        {**{name: float(v) for name, v in zip(OPTICS_FIELDS, unique[k], strict=True)}, "n_images": int(counts[k])}
+        for k in order
+    ]
+
+
+@dataclass(frozen=True)
+class DryRunReport:
+    """What a conversion with these settings would do, and everything that stops it."""
+
+    folder_output: str
+    images_in: int = 0
+    images_to_write: int = 0
+    images_left: int = 0  # not converted because of n_stacks_max
+    n_stacks: int = 0
+    stacks_complete: int = 0  # resume: stacks the previous run's manifest records
+    per_file: dict[str, dict[str, int]] = field(default_factory=dict)
+    box: int | None = None  # input images, pixels
+    pixel_size_in: float | None = None  # Å
+    downsample_factor: int = 1
+    n_pixels: int | None = None  # stored images (after downsampling)
+    pixel_size: float | None = None
+    n_shells: int | None = None
+    n_inplanes: int | None = None
+    precision: str | None = None
+    optics_groups: list[dict[str, float | int]] = field(default_factory=list)
+    missing_files: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    bytes_needed: dict[str, int] | None = None
+    bytes_free: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        out = [f"dry run: nothing is written to {self.folder_output}"]
+        out.append(
+            f"  images: {self.images_in} in, {self.images_to_write} to write in {self.n_stacks} stacks"
+            + (f", {self.images_left} left by n_stacks_max" if self.images_left else "")
+            + (f" ({self.stacks_complete} stacks already complete, resume)" if self.stacks_complete else "")
+        )
+        for path, counts in self.per_file.items():
+            out.append(f"    {path}: {counts['in']} in, {counts['written']} to write, {counts['left']} left")
+        if self.box is not None:
+            out.append(f"  input images: {self.box} x {self.box} px at {_num(self.pixel_size_in)} Å")
+        if self.n_pixels is not None:
+            out.append(
+                f"  stored images: {self.n_pixels} x {self.n_pixels} px at {_num(self.pixel_size)} Å "
+                f"(downsample_factor {self.downsample_factor}); polar grid {self.n_shells} shells x "
+                f"{self.n_inplanes} angles, {self.precision} precision"
+            )
+        for group in self.optics_groups:
+            out.append(
+                f"  optics group: {group['voltage']:g} kV, Cs {group['spherical_aberration']:g} mm, "
+                f"amplitude contrast {group['amplitude_contrast']:g}: {group['n_images']} images"
+            )
+        if self.bytes_needed is not None:
+            parts = ", ".join(f"{k} {_size(v)}" for k, v in self.bytes_needed.items() if k != "total")
+            out.append(f"  disk: needs about {_size(self.bytes_needed['total'])} ({parts})")
+        if self.bytes_free is not None:
+            out.append(f"  disk: {_size(self.bytes_free)} free")
+        for path in self.missing_files:
+            out.append(f"  missing: {path}")
+        for problem in self.problems:
+            out.append(f"  problem: {problem}")
+        if not self.problems:
+            out.append("  no problems found")
+        return out
+
+
+def _num(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
+def missing_files_of(problems: ProblemLog) -> list[str]:
+    """The paths that were looked for and not found, in the order of the problems."""
+    missing: list[str] = []
+    for problem in problems.problems:
+        if isinstance(problem, InputFileNotFoundError):
+            missing.extend(p for p in problem.tried if p not in missing)
+    return missing

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs cryolike_hydra, generates a small example dataset, and converts it four ways
+# (indexed STAR, cryoSPARC .cs, cryoSPARC job folder, paired STAR files) plus a downsampling sweep.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m pip install --quiet "torch==2.13.0"   # the CPU build; see README for GPUs
+python3 -m pip install --quiet -e .
+
+rm -rf example_data example_output
+python3 -m cryolike_hydra.example_data example_data
+
+cryolike-convert input=indexed_star input.star_file=example_data/particles.star \
+    batching.batch_size=10 output.folder=example_output/indexed_star
+cryolike-convert input=cryosparc input.file_cs=example_data/particles.cs \
+    batching.batch_size=10 output.folder=example_output/cryosparc output.plots=false
+cryolike-convert input=cryosparc_job input.folder_cryosparc=example_data/cryosparc_project input.job_number=1 \
+    output.folder=example_output/cryosparc_job output.plots=false
+cryolike-convert input=star_files \
+    'input.star_file_list=[example_data/paired/ONE.star,example_data/paired/TWO.star,example_data/paired/THREE.star]' \
+    'input.particle_file_list=[example_data/stacks/ONE.mrcs,example_data/stacks/TWO.mrcs,example_data/stacks/THREE.mrcs]' \
+    batching.batch_size=5 output.folder=example_output/star_files output.plots=false
+cryolike-convert -m input=indexed_star input.star_file=example_data/particles.star \
+    downsample.factor=1,2 output.plots=false hydra.sweep.dir=example_output/sweep
+
+echo
+echo "Outputs:"
+find example_output -name '*.pt' -o -name '*.png' | sort | head -40
