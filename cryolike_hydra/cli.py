@@ -95,7 +95,7 @@ def run(config: ConvertConfig, run_config: dict[str, Any] | None = None) -> Conv
 
     ``run_config``: the composed configuration as plain data, kept in the output's manifest.
     """
-    from .converter import ParticleStackConverter
+    from .converter import ParticleStackConverter  # here: --help and config errors need no torch import
 
     converter = ParticleStackConverter(
         descriptor_argument(config.descriptor),
@@ -115,7 +115,7 @@ def run(config: ConvertConfig, run_config: dict[str, Any] | None = None) -> Conv
     return converter.convert_stacks(batch_size=config.batching.batch_size, batching=config.batching.mode.value)
 
 
-# Output folders taken by the jobs of the sweeps run in this process: sweep folder -> {folder: job number}.
+# Output folders taken by the jobs of the sweep that main() runs: sweep folder -> {folder: job number}.
 _SWEEP_FOLDERS: dict[str, dict[str, int]] = {}
 
 
@@ -202,10 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     user_full_error = os.environ.get("HYDRA_FULL_ERROR")
     show_traceback = _traceback_requested(args, user_full_error)
-    multirun = any(arg in ("-m", "--multirun") for arg in args)
+    multirun = any(arg in ("-m", "--multirun") or arg.lower() == "hydra.mode=multirun" for arg in args)
     if any(arg in ("-h", "--help") for arg in args) and not any(_INPUT_CHOICE.match(arg) for arg in args):
         args.append(f"input={HELP_INPUT}")  # --help composes the config, which needs an input
     saved_argv, saved_stderr = sys.argv, sys.stderr
+    _SWEEP_FOLDERS.clear()
     sys.argv = [PROG, *args]
     if not multirun:
         sys.stderr = cast(TextIO, _DropJobErrorLine(saved_stderr))

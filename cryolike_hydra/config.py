@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from hydra.core.config_store import ConfigStore
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
@@ -60,7 +60,8 @@ class Device(Enum):
 
 
 # The batching each input uses unless the user picks one (seed: per-file only for paired STAR files).
-# The input option YAMLs encode the same choice with ``override /batching: ...``; a test keeps both in step.
+# input/star_files.yaml encodes the same choice (``override /batching@_global_.batching: per_file``);
+# tests/test_config.py keeps the two in step.
 DEFAULT_BATCHING = {
     InputKind.star_files: BatchingMode.per_file,
     InputKind.indexed_star: BatchingMode.restack,
@@ -69,7 +70,7 @@ DEFAULT_BATCHING = {
 }
 
 
-def _fail(key: str, value: Any, rule: str) -> None:
+def _fail(key: str, value: Any, rule: str) -> NoReturn:
     raise ConfigError(rule, field=key, value=value)
 
 

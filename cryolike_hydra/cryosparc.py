@@ -124,7 +124,7 @@ def _decode_paths(raw: np.ndarray, file_cs: Path) -> tuple[np.ndarray, list[str]
                     file=file_cs,
                     row=row,
                     field=C.CS_BLOB_PATH,
-                    value=value,
+                    value=bytes(value),
                     fix="re-export the particles with UTF-8 file names",
                 ) from exc
         paths.append(str(value))
@@ -213,12 +213,31 @@ def find_job_files(folder_cryosparc: str | Path, job_number: int) -> tuple[Path,
     return cs_file, batches
 
 
+def _drop_pixel_size_of_other_box(values: dict[str, np.ndarray], array: np.ndarray, box: int, cs_file: Path) -> None:
+    """In a job folder the .cs may describe the particles before restacking/downsampling: when its
+    ``blob/shape`` is not the batches' box, its ``blob/psize_A`` is not theirs either, so it is dropped
+    (the MRC headers' voxel size or the pixel_size setting then decide)."""
+    if "pixel_size" not in values or C.CS_BLOB_SHAPE not in (array.dtype.names or ()):
+        return
+    shapes = np.asarray(array[C.CS_BLOB_SHAPE]).reshape(len(array), -1)
+    boxes = np.unique(shapes[:, -1])
+    if boxes.tolist() != [box]:
+        log.warning(
+            "%s: blob/shape box %s differs from the batch files' box %d; ignoring blob/psize_A",
+            cs_file,
+            boxes.tolist(),
+            box,
+        )
+        del values["pixel_size"]
+
+
 def read_cryosparc_job(folder_cryosparc: str | Path, job_number: int) -> ParticleTable:
     """Row i of the job's ``.cs`` describes image i of its batch stacks, concatenated in order."""
     cs_file, batches = find_job_files(folder_cryosparc, job_number)
     array = load_cs_array(cs_file)
     values = _ctf_values(array, cs_file)
-    counts = [read_mrc_header(path).n_images for path in batches]
+    headers = [read_mrc_header(path) for path in batches]
+    counts = [h.n_images for h in headers]
     total = sum(counts)
     if len(array) != total:
         if len(array) > total:
@@ -238,6 +257,7 @@ def read_cryosparc_job(folder_cryosparc: str | Path, job_number: int) -> Particl
             file=cs_file,
             fix="the .cs and the batch stacks must come from the same job; restore the missing batch files",
         )
+    _drop_pixel_size_of_other_box(values, array, headers[0].nx, cs_file)
     source_file = np.repeat(np.array([str(p.absolute()) for p in batches], dtype=object), counts)
     source_index = np.concatenate([np.arange(n, dtype=np.int64) for n in counts])
     return make_table(total, str(cs_file), source_file=source_file, source_index=source_index, **values)

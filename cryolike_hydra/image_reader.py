@@ -1,54 +1,126 @@
-"""Reads the raw images of a stack's rows from their MRC files, keeping a few files memory-mapped."""
+"""Reads the raw images of a stack's rows from their MRC files through memory maps.
+
+Only the requested images are touched: each run of consecutive images of one file is converted
+straight from the map into the caller's (N, ny, nx) buffer in one call, then its pages are released
+from this process (``MADV_DONTNEED``; the kernel's page cache keeps them). So the resident set grows
+with the batch, never with the file: a file of any size, read whole, adds no more than one run.
+"""
 
 from __future__ import annotations
 
+import mmap
+import os
 from collections import OrderedDict
 
 import numpy as np
 
-from .mrc import MrcStackInfo, MrcStackReader
+from .errors import InputError
+from .mrc import MrcStackInfo, contiguous_runs
 from .particles import ParticleTable
 
 MAX_OPEN_FILES = 32
+_PAGE = mmap.PAGESIZE
+_RELEASE = getattr(mmap, "MADV_DONTNEED", None)  # absent on Windows: pages are then kept until close
+# Runs read in one call are at most this many bytes of the file: a bound on the pages mapped at once.
+_MAX_RUN_BYTES = 64 * 2**20
+
+
+class MappedStack:
+    """One MRC stack mapped read-only; ``read_into`` copies consecutive images and releases their pages."""
+
+    def __init__(self, info: MrcStackInfo) -> None:
+        self.info = info
+        with open(info.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            # The map outlives the descriptor (mmap keeps its own).
+            self._map = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ)
+        self.bytes_read = 0  # data bytes copied out of the map so far
+
+    def read_into(self, first: int, out: np.ndarray) -> None:
+        """Images ``first … first + len(out) − 1`` into ``out`` (len, ny, nx), converted to ``out.dtype``."""
+        info = self.info
+        count = len(out)
+        if first < 0 or first + count > info.n_images:
+            raise InputError(
+                f"images {first}–{first + count - 1} (0-based) are out of range: the stack holds "
+                f"{info.n_images} images",
+                file=info.path,
+                value=first + count - 1,
+                fix="check that the metadata belongs to this stack",
+            )
+        per_run = max(1, _MAX_RUN_BYTES // info.image_bytes)
+        for start in range(0, count, per_run):
+            stop = min(start + per_run, count)
+            offset = info.data_offset + (first + start) * info.image_bytes
+            nbytes = (stop - start) * info.image_bytes
+            source = np.frombuffer(
+                self._map, dtype=info.dtype, count=(stop - start) * info.ny * info.nx, offset=offset
+            ).reshape(stop - start, info.ny, info.nx)
+            np.copyto(out[start:stop], source, casting="unsafe")  # one pass, dtype conversion included
+            del source  # the map cannot release or close while a view of it exists
+            if _RELEASE is not None:
+                aligned = offset - offset % _PAGE
+                self._map.madvise(_RELEASE, aligned, offset + nbytes - aligned)
+            self.bytes_read += nbytes
+
+    def close(self) -> None:
+        self._map.close()
 
 
 class ParticleImageReader:
     """Reads rows of a particle table as one (N, ny, nx) array, in row order.
 
-    Only the requested images are read (contiguous runs of a file in one slice each), so memory
-    grows with the batch, not with the files. At most ``MAX_OPEN_FILES`` stay mapped at once.
+    Only the requested images are read, each run of consecutive images of a file with one copy, so
+    memory grows with the batch, not with the files. At most ``MAX_OPEN_FILES`` stay mapped at once.
+    Safe to use from one thread at a time (the converter's read thread).
     """
 
     def __init__(self, table: ParticleTable, headers: dict[str, MrcStackInfo], dtype: np.dtype) -> None:
         self.table = table
         self.headers = headers
-        self.dtype = dtype
-        self._open: OrderedDict[str, MrcStackReader] = OrderedDict()
+        self.dtype = np.dtype(dtype)
+        self._open: OrderedDict[str, MappedStack] = OrderedDict()
+        self.bytes_read = 0  # data bytes read by the files closed so far; see ``total_bytes_read``
 
-    def _reader(self, path: str) -> MrcStackReader:
-        reader = self._open.pop(path, None)
-        if reader is None:
-            reader = MrcStackReader(self.headers[path])
+    @property
+    def total_bytes_read(self) -> int:
+        """Bytes of image data copied out of the MRC files (headers not counted)."""
+        return self.bytes_read + sum(m.bytes_read for m in self._open.values())
+
+    def _mapped(self, path: str) -> MappedStack:
+        mapped = self._open.pop(path, None)
+        if mapped is None:
+            mapped = MappedStack(self.headers[path])
             if len(self._open) >= MAX_OPEN_FILES:
                 _, oldest = self._open.popitem(last=False)
-                oldest.close()
-        self._open[path] = reader
-        return reader
+                self._close(oldest)
+        self._open[path] = mapped
+        return mapped
+
+    def _close(self, mapped: MappedStack) -> None:
+        self.bytes_read += mapped.bytes_read
+        mapped.close()
 
     def read(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Images of table ``rows`` as (N, ny, nx) in ``self.dtype``; written into ``out`` if given."""
+        """Images of table ``rows`` as (N, ny, nx) in ``self.dtype``; written into ``out`` if given
+        (``out`` must be C-contiguous, of that dtype and shape)."""
         files = self.table.source_file[rows]
         indices = self.table.source_index[rows]
         first = self.headers[str(files[0])]
+        shape = (len(rows), first.ny, first.nx)
         if out is None:
-            out = np.empty((len(rows), first.ny, first.nx), dtype=self.dtype)
-        # Runs of consecutive rows from the same file are read with one call.
+            out = np.empty(shape, dtype=self.dtype)
+        elif out.shape != shape or out.dtype != self.dtype or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous {self.dtype} array of shape {shape}")
+        # Runs of consecutive rows from the same file, then runs of consecutive images within them.
         breaks = np.flatnonzero(files[1:] != files[:-1]) + 1
-        for start, end in zip(np.r_[0, breaks], np.r_[breaks, len(rows)], strict=True):
-            out[start:end] = self._reader(str(files[start])).read(indices[start:end], dtype=self.dtype)
+        for start, end in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(rows)].tolist(), strict=True):
+            mapped = self._mapped(str(files[start]))
+            for position, index, length in contiguous_runs(indices[start:end]):
+                mapped.read_into(index, out[start + position : start + position + length])
         return out
 
     def close(self) -> None:
-        for reader in self._open.values():
-            reader.close()
+        for mapped in self._open.values():
+            self._close(mapped)
         self._open.clear()

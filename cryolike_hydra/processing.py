@@ -47,21 +47,34 @@ class ImageProcessor:
         self.weights = torch.as_tensor(grid.weights, dtype=self.dtype, device=device)
 
     def __call__(self, raw: torch.Tensor) -> ProcessedBatch:
-        """raw: (B, n0, n0) real, any device; n0 = n_pixels · downsample_factor."""
+        """raw: (B, n0, n0) real, any device; n0 = n_pixels · downsample_factor.
+
+        ``raw`` is left unchanged and the result never shares memory with it, so the caller may
+        refill its buffer with the next batch as soon as this returns. Temporaries are updated in
+        place where that gives the same bits as the plain formula (one large allocation fewer each).
+        """
         x = downsample(raw.to(device=self.device, dtype=self.dtype, non_blocking=True), self.factor, self.kind)
-        non_finite = ~torch.isfinite(x).all(dim=(1, 2))
-        x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         flat = x.flatten(1)
-        constant = (flat.amax(dim=1) == flat.amin(dim=1)) & ~non_finite
-        x = x - x.mean(dim=(1, 2), keepdim=True)
-        scale = x.abs().flatten(1).amax(dim=1)
+        high, low = flat.amax(dim=1), flat.amin(dim=1)  # NaN propagates into both; ±Inf shows in one
+        non_finite = ~(torch.isfinite(high) & torch.isfinite(low))
+        constant = (high == low) & ~non_finite
+        if bool(non_finite.any()):
+            x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        x = x - x.mean(dim=(1, 2), keepdim=True)  # a new tensor: from here on x is ours to update
+        flat = x.flatten(1)
+        scale = torch.maximum(flat.amax(dim=1), -flat.amin(dim=1))  # max|x| without an |x| temporary
         # Constant images become zeros (never a division by zero); they are flagged in the metadata.
-        scale = torch.where(constant | non_finite, torch.ones_like(scale), scale)
-        x = torch.where((constant | non_finite)[:, None, None], torch.zeros_like(x), x / scale[:, None, None])
+        bad = constant | non_finite
+        scale = torch.where(bad, torch.ones_like(scale), scale)
+        x.div_(scale[:, None, None])
+        if bool(bad.any()):
+            x.masked_fill_(bad[:, None, None], 0.0)
         fourier = self.nufft(x)
-        norm = torch.sqrt((fourier.abs() ** 2 * self.weights).sum(dim=(1, 2)))
+        power = fourier.abs().pow_(2).mul_(self.weights)  # |F|² W, as abs() ** 2 * W computes it
+        norm = torch.sqrt(power.sum(dim=(1, 2)))
+        del power
         norm = torch.where(norm > 0, norm, torch.ones_like(norm))
-        fourier = fourier / norm[:, None, None]
+        fourier.div_(norm[:, None, None])
         return ProcessedBatch(phys=x, fourier=fourier, constant=constant, non_finite=non_finite)
 
 

@@ -40,6 +40,13 @@ def numeric_column(table: pd.DataFrame, column: str, star_file: Path, *, from_op
     if bad.size:
         row = int(bad[0])
         origin = " (from data_optics)" if from_optics else ""
+        if star_file.is_file():
+            problem, line = _diagnose(star_file)  # a row short of values reads as NaN at its end
+            if problem:
+                raise InputError(
+                    problem, file=star_file, value=line,
+                    fix="give every row of the loop_ one value per column (quote values that contain spaces)",
+                )
         raise InputError(
             f"not a finite number{origin} ({bad.size} rows affected)",
             file=star_file,

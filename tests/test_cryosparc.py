@@ -275,3 +275,15 @@ def test_job_cs_with_missing_ctf_field(tmp_path: Path) -> None:
     write_cs(job.cs_file, cs_array({n: np.asarray(rows[n]) for n in names}))
     with pytest.raises(InputError, match="field ctf/cs_mm: required"):
         read_cryosparc_job(tmp_path, 1)
+
+
+def test_job_pixel_size_of_another_box_is_dropped(tmp_path: Path, caplog) -> None:
+    job = make_cryosparc_job(tmp_path, 1, [2], box=8, pixel_size=1.0)
+    rows = load_cs_array(job.cs_file)
+    columns = {n: np.asarray(rows[n]) for n in rows.dtype.names}
+    columns["blob/shape"] = np.tile([16, 16], (2, 1))  # the .cs describes the 16 px originals
+    write_cs(job.cs_file, cs_array(columns))
+    with caplog.at_level(logging.WARNING):
+        table = read_cryosparc_job(tmp_path, 1)
+    assert table.pixel_size is None
+    assert "blob/shape box [16]" in caplog.text and "box 8" in caplog.text

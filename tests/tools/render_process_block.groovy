@@ -97,15 +97,26 @@ String extArgs(String modulesConfig, String processName, Map params) {
     if (!args.find()) {
         return null
     }
-    Closure closure = new GroovyShell(new Binding(params: params)).evaluate(braceBlock(body, args.end() - 1)) as Closure
+    String code = 'def closure = ' + braceBlock(body, args.end() - 1) + '\nclosure'
+    Closure closure = new GroovyShell(new Binding(params: params)).evaluate(code) as Closure
     closure.call()?.toString()
+}
+
+/* Several staged files (Nextflow's BlankSeparatedList is a List too; its toString joins with blanks). */
+class StagedList extends ArrayList<StagedPath> {
+    String toString() { join(' ') }
 }
 
 def staged(value) {
     if (value == null) {
-        return []
+        return new StagedList()
     }
-    value instanceof List ? value.collect { new StagedPath(it as String) } : new StagedPath(value as String)
+    if (value instanceof List) {
+        StagedList files = new StagedList()
+        value.each { files << new StagedPath(it as String) }
+        return files
+    }
+    new StagedPath(value as String)
 }
 
 if (args.length != 3) {

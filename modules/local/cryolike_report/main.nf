@@ -20,9 +20,10 @@ process CRYOLIKE_REPORT {
     task.ext.when == null || task.ext.when
 
     script:
-    def args = task.ext.args ?: ''
+    def args  = task.ext.args ?: ''
+    def files = (summaries instanceof List ? summaries : [summaries]).join(' ')
     """
-    cryolike-report --csv runs.csv --markdown report.md ${args} ${summaries}
+    cryolike-report --csv runs.csv --markdown report.md ${files} ${args}
     """
 
     stub:

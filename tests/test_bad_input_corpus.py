@@ -1,0 +1,161 @@
+"""The bad-input corpus (tests/corpus/cases.py): every malformed input gives its own clear error (file,
+field or row, value, fix), leaves no output behind, and makes ``cryolike-convert`` exit non-zero with
+one error line on stderr and no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from corpus.cases import CASES, Built, Case
+
+from cryolike_hydra.errors import CryolikeError
+
+PREFIX = "cryolike-convert: error: "
+TESTS = Path(__file__).parent
+
+
+def _ids(case: Case) -> str:
+    return case.name
+
+
+def _build(case: Case, root: Path) -> tuple[Path, Built]:
+    folder = root / case.name
+    folder.mkdir(parents=True)
+    return folder, case.build(folder)
+
+
+def _assert_no_output(folder: Path, built: Built) -> None:
+    """No partial output: the output folder does not exist (or, occupied before, is as it was)."""
+    out = folder / "out"
+    if built.prepared_output:
+        assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+        assert (out / "manifest.json").read_text() == "{}\n"
+    else:
+        assert not out.exists(), sorted(str(p) for p in out.rglob("*"))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Built]]:
+    root = tmp_path_factory.mktemp("corpus")
+    return {case.name: _build(case, root) for case in CASES}
+
+
+def test_the_corpus_has_at_least_30_cases() -> None:
+    assert len(CASES) >= 30
+    assert len({case.name for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_bad_input_gives_its_own_clear_error(
+    case: Case, corpus: dict[str, tuple[Path, Built]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, built = corpus[case.name]
+    monkeypatch.chdir(folder)
+    with pytest.raises(CryolikeError) as info:
+        built.run.api(folder / "out")
+    message = str(info.value)
+    assert isinstance(info.value, built.error), f"{type(info.value).__name__}: {message}"
+    for fragment in built.expected:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert "Fix: " in message and "\n" not in message
+    _assert_no_output(folder, built)
+
+
+def test_every_case_has_a_distinct_message(
+    corpus: dict[str, tuple[Path, Built]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryolike_hydra.paths import clear_path_cache
+
+    messages: dict[str, str] = {}
+    for case in CASES:
+        folder, built = corpus[case.name]
+        monkeypatch.chdir(folder)
+        clear_path_cache()
+        with pytest.raises(CryolikeError) as info:
+            built.run.api(folder / "out")
+        # Without the case's own folder in it, each message must still tell the problem apart.
+        messages[case.name] = str(info.value).replace(str(folder), "<case>")
+    same = [(a, b) for a in messages for b in messages if a < b and messages[a] == messages[b]]
+    assert not same
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_the_dry_run_finds_the_same_problem(
+    case: Case, corpus: dict[str, tuple[Path, Built]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everything but bad pixel values (the dry run reads no pixels) is found by the dry run."""
+    folder, built = corpus[case.name]
+    monkeypatch.chdir(folder)
+    if built.pixel_data:
+        summary = built.run.api(folder / "out", dry_run=True)
+        assert summary.dry_run and summary.images_in > 0
+    else:
+        with pytest.raises(CryolikeError) as info:
+            built.run.api(folder / "out", dry_run=True)
+        for fragment in built.expected:
+            assert fragment in str(info.value), f"{fragment!r} not in {info.value!s}"
+    _assert_no_output(folder, built)
+
+
+@pytest.fixture(scope="module")
+def cli_results(corpus: dict[str, tuple[Path, Built]]) -> dict[str, dict[str, object]]:
+    """Every case through the command line's ``main``, in one subprocess (see corpus/cli_driver.py)."""
+    jobs = [
+        {"args": built.run.cli_args(folder / "out", folder / "hydra"), "cwd": str(folder)}
+        for folder, built in corpus.values()
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    env.pop("HYDRA_FULL_ERROR", None)
+    done = subprocess.run(
+        [sys.executable, str(TESTS / "corpus" / "cli_driver.py")],
+        input=json.dumps(jobs), capture_output=True, text=True, env=env, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(zip(corpus, json.loads(done.stdout), strict=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_the_command_line_fails_with_one_line(
+    case: Case, corpus: dict[str, tuple[Path, Built]], cli_results: dict[str, dict[str, object]]
+) -> None:
+    folder, built = corpus[case.name]
+    result = cli_results[case.name]
+    stderr = str(result["stderr"])
+    assert result["code"] == built.exit_code, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(PREFIX), stderr
+    for fragment in built.cli_expected or built.expected:
+        fragment = fragment.removeprefix("field ") if built.exit_code == 2 else fragment
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+    _assert_no_output(folder, built)
+
+
+REPRESENTATIVE = ("mrc_header_lies_about_mode", "cs_compressed_format")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REPRESENTATIVE)
+def test_the_console_script_exits_non_zero(name: str, tmp_path: Path) -> None:
+    """The installed ``cryolike-convert`` itself, for a few cases (each start costs seconds)."""
+    case = next(c for c in CASES if c.name == name)
+    folder, built = _build(case, tmp_path)
+    script = shutil.which("cryolike-convert")
+    command = [script] if script else [sys.executable, "-m", "cryolike_hydra"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    done = subprocess.run(
+        [*command, *built.run.cli_args(folder / "out", folder / "hydra")],
+        cwd=folder, capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert done.returncode == built.exit_code
+    assert "Traceback" not in done.stderr
+    error_lines = [line for line in done.stderr.splitlines() if line.startswith(PREFIX)]
+    assert len(error_lines) == 1 and all(f in error_lines[0] for f in built.expected), done.stderr
+    _assert_no_output(folder, built)

@@ -1,0 +1,303 @@
+"""Crash-safe resume: a conversion killed with SIGKILL at any point and rerun with ``resume=true`` gives
+output byte-identical to an uninterrupted run; verified stacks are skipped, everything else is redone;
+a rerun with other settings is refused unless ``overwrite=true``.
+
+The killed conversions run in a child process. To kill it at an exact point, the child wraps
+``os.replace`` (the rename that puts every output file, and the manifest, in place) so that it can stop
+just before or just after one chosen rename: it then writes a marker file and sleeps until killed. The
+wrapper calls the real ``os.replace`` unchanged, so the files written are those of a normal run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import datagen
+import numpy as np
+import pytest
+
+from cryolike_hydra.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.errors import InputError, OutputExistsError
+from cryolike_hydra.output_folder import MANIFEST_FILE, SUMMARY_FILE
+
+N_IMAGES, BATCH = 14, 4  # 4 stacks: 4 + 4 + 4 + 2 images
+# run_summary.json records how the run went (timings, stacks taken over): the one output allowed to differ.
+RUN_DEPENDENT = {"seconds", "images_per_second", "stacks_resumed"}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """particles.star (RELION 3.1) over two stacks of 9 and 5 images of 16 px at 1.5 Å."""
+    folder = tmp_path_factory.mktemp("resume_data")
+    datagen.write_mrc_stack(folder / "stacks" / "a.mrcs", datagen.synthetic_images(9, 16, seed=1))
+    datagen.write_mrc_stack(folder / "stacks" / "b.mrcs", datagen.synthetic_images(5, 16, seed=2))
+    names = datagen.image_names("stacks/a.mrcs", 9) + datagen.image_names("stacks/b.mrcs", 5)
+    particles = datagen.star_particles(N_IMAGES, names=names, optics_group=1, with_optics_columns=False)
+    datagen.write_star_relion31(folder / "particles.star", particles, datagen.star_optics([1], pixel_size=1.5))
+    return folder / "particles.star"
+
+
+def convert(star: Path, out: Path, **options: Any) -> ConversionSummary:
+    options.setdefault("flag_plots", False)
+    batch_size = options.pop("batch_size", BATCH)
+    converter = ParticleStackConverter(None, out, device="cpu", **options)
+    converter.prepare_indexed_star_file(star)
+    return converter.convert_stacks(batch_size)
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    """Every file under ``out`` by relative path; run_summary.json without its run-dependent fields."""
+    files = {}
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.name == SUMMARY_FILE:
+            summary = {k: v for k, v in json.loads(data).items() if k not in RUN_DEPENDENT}
+            data = json.dumps(summary, sort_keys=True).replace(str(out), "<out>").encode()
+        files[path.relative_to(out).as_posix()] = data
+    return files
+
+
+def assert_same_output(out: Path, reference: Path) -> None:
+    got, expected = snapshot(out), snapshot(reference)
+    assert sorted(got) == sorted(expected)
+    different = [name for name in expected if got[name] != expected[name]]
+    assert not different
+
+
+@pytest.fixture(scope="module")
+def clean(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+    """Uninterrupted runs, without and with plots."""
+    root = tmp_path_factory.mktemp("clean")
+    convert(dataset, root / "noplots")
+    convert(dataset, root / "plots", flag_plots=True)
+    return {False: root / "noplots", True: root / "plots"}
+
+
+def manifest_of(out: Path) -> dict[str, Any]:
+    return json.loads((out / MANIFEST_FILE).read_text())
+
+
+# --- resume without crashes ------------------------------------------------------------------------------
+def test_resume_of_a_finished_run_skips_every_stack(dataset: Path, clean: dict[bool, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    convert(dataset, out)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.pt")}
+    summary = convert(dataset, out, resume=True)
+    assert summary.stacks_resumed == summary.n_stacks == 4
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.pt")} == before  # nothing rewritten
+    assert_same_output(out, clean[False])
+
+
+def test_resume_rewrites_a_stack_whose_file_changed(dataset: Path, clean: dict[bool, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    convert(dataset, out)
+    damaged = out / "fft" / "particles_fourier_stack_000002.pt"
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    (out / "phys" / "particles_phys_stack_000003.pt").unlink()
+    summary = convert(dataset, out, resume=True)
+    assert summary.stacks_resumed == 2  # stacks 0 and 1 verified; 2 (changed) and 3 (missing) redone
+    assert_same_output(out, clean[False])
+
+
+def test_resume_finishes_a_run_stopped_by_n_stacks_max(dataset: Path, clean: dict[bool, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = convert(dataset, out, n_stacks_max=2)
+    assert (first.images_written, first.images_left) == (8, 6)
+    assert manifest_of(out)["accounting"]["images_left"] == 6
+    summary = convert(dataset, out, resume=True)
+    assert summary.stacks_resumed == 2 and summary.images_left == 0
+    assert_same_output(out, clean[False])
+
+
+def test_resume_with_a_smaller_n_stacks_max_removes_the_later_stacks(dataset: Path, tmp_path: Path) -> None:
+    out, reference = tmp_path / "out", tmp_path / "reference"
+    convert(dataset, out)
+    convert(dataset, reference, n_stacks_max=2)
+    summary = convert(dataset, out, resume=True, n_stacks_max=2)
+    assert summary.stacks_resumed == 2
+    assert_same_output(out, reference)
+
+
+def test_resume_refuses_other_settings(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    convert(dataset, out)
+    with pytest.raises(OutputExistsError, match=r"different settings \(batch_size\)") as info:
+        convert(dataset, out, resume=True, batch_size=5)
+    assert str(out) in str(info.value) and "overwrite=true" in str(info.value)
+    with pytest.raises(OutputExistsError, match=r"different settings \(descriptor, downsample_factor\)"):
+        convert(dataset, out, resume=True, downsample_factor=2)
+
+
+def test_resume_refuses_changed_inputs(dataset: Path, tmp_path: Path) -> None:
+    """A metadata file edited since the interrupted run (its size or mtime changed) is not the same input."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in dataset.parent.rglob("*"):
+        if path.is_file():
+            target = data / path.relative_to(dataset.parent)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    star, out = data / "particles.star", tmp_path / "out"
+    convert(star, out, n_stacks_max=1)
+    star.write_text(star.read_text() + "\n")
+    with pytest.raises(OutputExistsError, match="different inputs"):
+        convert(star, out, resume=True)
+
+
+def test_a_rerun_without_resume_or_overwrite_is_refused(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    convert(dataset, out)
+    with pytest.raises(OutputExistsError, match="already holds a conversion"):
+        convert(dataset, out)
+
+
+def test_overwrite_replaces_a_conversion_made_with_other_settings(
+    dataset: Path, clean: dict[bool, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    convert(dataset, out, batch_size=3)
+    assert (out / "fft" / "particles_fourier_stack_000004.npz").exists()  # 5 stacks of 3
+    summary = convert(dataset, out, overwrite=True)
+    assert summary.n_stacks == 4 and summary.stacks_resumed == 0
+    assert_same_output(out, clean[False])
+
+
+def test_bad_pixels_after_a_resume_keep_the_earlier_stacks(dataset: Path, tmp_path: Path) -> None:
+    """NaN pixels found mid-run take back only this run's files; the previous run's verified stacks and
+    a manifest listing exactly them remain, so a later resume still trusts them."""
+    data = tmp_path / "data"
+    images = datagen.synthetic_images(12, 8)
+    datagen.write_mrc_stack(data / "s.mrcs", images)
+    star = datagen.write_star_relion30(
+        data / "p.star", {**datagen.star_particles(12, names=datagen.image_names("s.mrcs", 12)),
+                          "rlnImagePixelSize": 1.0},
+    )
+    out = tmp_path / "out"
+    convert(star, out, n_stacks_max=1)
+    images[10, 1, 1] = np.nan
+    os_stat = (data / "s.mrcs").stat()
+    datagen.write_mrc_stack(data / "s.mrcs", images)
+    os.utime(data / "s.mrcs", ns=(os_stat.st_atime_ns, os_stat.st_mtime_ns))  # same size and mtime
+    with pytest.raises(InputError, match="row 10"):
+        convert(star, out, resume=True)
+    assert sorted(p.name for p in (out / "phys").iterdir()) == ["particles_phys_stack_000000.pt"]
+    assert [s["counter"] for s in manifest_of(out)["stacks"]] == [0]
+    assert manifest_of(out)["complete"] is False
+
+
+# --- SIGKILL at chosen points ----------------------------------------------------------------------------
+CHILD = r"""
+import json, os, sys, time
+from pathlib import Path
+
+point, marker = os.environ["KILL_POINT"], Path(os.environ["KILL_MARKER"])
+when, _, name = point.partition(":")
+name, _, stacks = name.partition("#")
+real_replace = os.replace
+
+
+def stop():
+    marker.write_text(point)
+    while True:
+        time.sleep(60)
+
+
+def matches(target):
+    if Path(target).name != name:
+        return False
+    if stacks == "":
+        return True
+    return len(json.loads(Path(target).read_text())["stacks"]) == int(stacks)
+
+
+def replace(source, target, *args, **kwargs):
+    if when == "before" and Path(target).name == name and (
+        stacks == "" or len(json.loads(Path(source).read_text())["stacks"]) == int(stacks)
+    ):
+        stop()
+    real_replace(source, target, *args, **kwargs)
+    if when == "after" and matches(target):
+        stop()
+
+
+os.replace = replace
+from cryolike_hydra.converter import ParticleStackConverter
+
+converter = ParticleStackConverter(None, sys.argv[2], device="cpu", flag_plots=sys.argv[3] == "plots", resume=True)
+converter.prepare_indexed_star_file(sys.argv[1])
+converter.convert_stacks(int(sys.argv[4]))
+marker.write_text("finished")
+"""
+
+# (point, plots): "before:NAME" stops with NAME's temporary file complete but not renamed; "after:NAME"
+# just after the rename; "#K" selects the manifest write that records K stacks.
+KILL_POINTS = [
+    ("after:manifest.json#0", False),  # the first manifest is written, no stack finished
+    ("after:particles_phys_stack_000001.pt", False),  # between a stack's .pt and its .npz
+    ("before:particles_fourier_stack_000001.npz", False),  # the .npz's temporary file left over
+    ("before:manifest.json#2", False),  # during the manifest rewrite: the old manifest stays
+    ("after:manifest.json#3", False),  # after k = 3 complete stacks
+    ("before:power_spectrum_stack_000002.png", True),  # among the plots
+    ("before:run_summary.json", False),  # the manifest says complete; only the summary is missing
+]
+
+
+def kill_at(star: Path, out: Path, point: str, plots: bool, tmp_path: Path) -> None:
+    marker = tmp_path / "stopped"
+    env = {**os.environ, "KILL_POINT": point, "KILL_MARKER": str(marker)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(star), str(out), "plots" if plots else "none", str(BATCH)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if child.poll() is not None:
+        pytest.fail(f"the child ended before reaching {point}: {child.stderr.read() if child.stderr else ''}")
+    assert marker.exists() and marker.read_text() == point, f"{point} not reached in time"
+    os.kill(child.pid, signal.SIGKILL)
+    assert child.wait(timeout=30) == -signal.SIGKILL
+    if child.stderr:
+        child.stderr.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("point", "plots"), KILL_POINTS, ids=[p for p, _ in KILL_POINTS])
+def test_sigkill_then_resume_gives_the_same_bytes(
+    point: str, plots: bool, dataset: Path, clean: dict[bool, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    kill_at(dataset, out, point, plots, tmp_path)
+    when, _, name = point.partition(":")
+    if when == "before":  # the temporary file of the interrupted write is there, under a temporary name
+        assert any(p.name.startswith(".tmp-") for p in out.rglob("*"))
+    if point == "after:particles_phys_stack_000001.pt":
+        # The final-named file of an unfinished stack is rewritten, not trusted: damage it to prove it.
+        leftover = out / "phys" / "particles_phys_stack_000001.pt"
+        leftover.write_bytes(b"not a tensor")
+    summary = convert(dataset, out, resume=True, flag_plots=plots)
+    recorded_before = {"after:manifest.json#0": 0, "after:particles_phys_stack_000001.pt": 1,
+                       "before:particles_fourier_stack_000001.npz": 1, "before:manifest.json#2": 1,
+                       "after:manifest.json#3": 3, "before:power_spectrum_stack_000002.png": 2,
+                       "before:run_summary.json": 4}
+    assert summary.stacks_resumed == recorded_before[point]
+    assert not any(p.name.startswith(".tmp-") for p in out.rglob("*"))
+    assert manifest_of(out)["complete"] is True
+    assert_same_output(out, clean[plots])
+
+
+@pytest.mark.slow
+def test_a_kill_during_the_manifest_rewrite_leaves_the_old_manifest(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    kill_at(dataset, out, "before:manifest.json#2", False, tmp_path)
+    manifest = manifest_of(out)  # valid JSON: the old manifest, not a torn one
+    assert [s["counter"] for s in manifest["stacks"]] == [0] and manifest["complete"] is False
+    temporary = [p for p in out.iterdir() if p.name.startswith(".tmp-")]
+    assert len(temporary) == 1 and len(json.loads(temporary[0].read_text())["stacks"]) == 2
