@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mrcfile
 import numpy as np
@@ -141,6 +144,37 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+class MachineLoad:
+    """CPU time the whole machine spent busy between ``start()`` and ``stop()`` (from /proc/stat),
+    so a benchmark can say how much of the machine other processes took while it ran."""
+
+    def __init__(self) -> None:
+        self._start = self._busy_seconds()
+        self._wall = time.perf_counter()
+
+    @staticmethod
+    def _busy_seconds() -> float:
+        try:
+            fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        except OSError:
+            return float("nan")
+        values = [int(v) for v in fields]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+        return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    def others(self, own_cpu_seconds: float) -> str:
+        """A line: the share of the machine's cores that processes other than ours used."""
+        busy = self._busy_seconds() - self._start
+        wall = time.perf_counter() - self._wall
+        cores = os.cpu_count() or 1
+        share = max(0.0, busy - own_cpu_seconds) / (wall * cores) if wall > 0 else float("nan")
+        load = os.getloadavg()[0]
+        return (
+            f"other processes used {100 * share:.0f}% of the {cores} cores during this measurement "
+            f"(1-min load average now {load:.1f}); figures are pessimistic when that is high"
+        )
+
+
 @dataclass(frozen=True)
 class ConversionRun:
     """One conversion in a fresh Python process."""
@@ -149,6 +183,7 @@ class ConversionRun:
     seconds: float  # the conversion call alone (input checks to the last file), inside the child
     process_seconds: float  # the whole child, Python and torch start-up included
     peak_rss: int  # bytes: the child's peak resident set (ru_maxrss from wait4)
+    cpu_seconds: float  # user + system CPU time of the child
     rss_after_import: int  # bytes: the child's resident set before converting (torch loaded)
     bytes_written: int
     device: str
@@ -188,6 +223,25 @@ _CHILD = textwrap.dedent(
 )
 
 
+def run_child(code: str, args: dict[str, Any]) -> tuple[dict[str, Any], float, resource.struct_rusage]:
+    """Run ``code`` in a fresh Python with ``sys.argv[1]`` = JSON ``args``; it prints one JSON line last.
+
+    Returns that JSON, the child's wall time and its own resource usage (``wait4``: peak RSS and CPU
+    of this child alone; ``RUSAGE_CHILDREN`` would be a running maximum over every child so far)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", code, json.dumps(args)], stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if child.returncode != 0:
+        raise RuntimeError(f"benchmark child failed (exit {child.returncode}):\n{stderr[-4000:]}")
+    return json.loads(stdout.strip().splitlines()[-1]), seconds, usage
+
+
 def run_conversion(
     stack: SyntheticStack,
     output: Path,
@@ -199,36 +253,128 @@ def run_conversion(
     threads: int | None = None,
     cold: bool = False,
 ) -> ConversionRun:
-    """Convert ``stack`` into ``output`` in a fresh Python process and measure it.
+    """Convert ``stack`` into ``output`` (removed first) in a fresh Python process and measure it.
 
-    ``cold``: evict the MRC file from the page cache first, so it is read from the disk."""
+    ``cold``: evict the MRC file from the page cache first, so that it is read from the disk."""
+    if output.exists():
+        shutil.rmtree(output)  # outside the timing (overwrite=true would delete it inside)
     if cold:
         evict_from_page_cache(stack.mrc)
     args = {
         "star": str(stack.star), "output": str(output), "batch_size": batch_size, "device": device,
         "precision": precision, "plots": plots, "threads": threads,
     }
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(args)], stdout=out, stderr=err)
-        # wait4 gives this child's own peak RSS (RUSAGE_CHILDREN is a maximum over every child so far).
-        _, status, usage = os.wait4(child.pid, 0)
-        process_seconds = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if child.returncode != 0:
-        raise RuntimeError(f"conversion failed (exit {child.returncode}):\n{stderr[-4000:]}")
-    result = json.loads(stdout.strip().splitlines()[-1])
+    result, process_seconds, usage = run_child(_CHILD, args)
     return ConversionRun(
         n_images=int(result["n_images"]),
         seconds=float(result["seconds"]),
         process_seconds=process_seconds,
         peak_rss=int(usage.ru_maxrss) * 1024,  # kilobytes on Linux
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
         rss_after_import=int(result["rss_after_import"]),
         bytes_written=folder_bytes(output),
         device=str(result["device"]),
         precision=precision,
         batch_size=batch_size,
+    )
+
+
+def disk_write_rate(folder: Path, nbytes: int, chunk: int = 8 * 2**20) -> float:
+    """This machine's sequential write bandwidth into ``folder``: write ``nbytes`` of random data in
+    ``chunk``-byte pieces, fsync, in bytes per second (the file is removed afterwards)."""
+    block = np.random.default_rng(0).integers(0, 256, chunk, dtype=np.uint8).tobytes()
+    path = folder / "disk_write_reference.bin"
+    start = time.perf_counter()
+    with open(path, "wb", buffering=0) as handle:
+        left = nbytes
+        while left > 0:
+            left -= handle.write(block[: min(chunk, left)])
+        os.fsync(handle.fileno())
+    seconds = time.perf_counter() - start
+    path.unlink()
+    return nbytes / seconds
+
+
+_BASELINE = textwrap.dedent(
+    """
+    import json, sys, time
+    import warnings
+    warnings.filterwarnings("ignore")
+    import mrcfile, numpy as np, psutil, torch
+    from cryolike_hydra.descriptor import ImageDescriptor
+    from cryolike_hydra.nufft import PolarNufft
+    args = json.loads(sys.argv[1])
+    if args["threads"]:
+        torch.set_num_threads(args["threads"])
+    rss = psutil.Process().memory_info().rss
+    start = time.perf_counter()
+    with mrcfile.open(args["mrc"], permissive=True) as mrc:  # the whole file read into memory ...
+        images = np.array(mrc.data)                          # ... plus a copy
+        pixel_size = float(mrc.voxel_size.x)
+    read_seconds = time.perf_counter() - start
+    n_images, box = min(args["n_images"], len(images)), images.shape[-1]
+    descriptor = ImageDescriptor.from_values(box, pixel_size, precision="double")
+    plan = PolarNufft(box, descriptor.polar_grid, "double", "cpu")
+    weights = torch.as_tensor(descriptor.polar_grid.weights, dtype=torch.float64)
+    phys, fourier = [], []
+    start = time.perf_counter()
+    for i in range(n_images):                                 # one image at a time, complex128
+        x = torch.from_numpy(images[i].astype(np.float64))
+        x = x - x.mean()
+        x = x / x.abs().max()
+        f = plan(x[None])[0]
+        f = f / torch.sqrt((f.abs() ** 2 * weights).sum())
+        phys.append(x)
+        fourier.append(f)
+    transform_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    torch.save(torch.stack(phys), args["output"] + "/phys.pt")  # no fsync, like CryoLike
+    torch.save(torch.stack(fourier), args["output"] + "/fourier.pt")
+    save_seconds = time.perf_counter() - start
+    print(json.dumps({"read_seconds": read_seconds, "transform_seconds": transform_seconds,
+                      "save_seconds": save_seconds, "n_images": n_images, "rss_after_import": rss}))
+    """
+)
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """CryoLike's strategy imitated: whole file read and copied, one image at a time in complex128."""
+
+    n_images: int  # images transformed and saved (a subset of the stack when it is slow)
+    n_read: int  # images read into memory (the whole stack)
+    read_seconds: float
+    transform_seconds: float
+    save_seconds: float
+    peak_rss: int
+    rss_after_import: int
+
+    @property
+    def seconds_for_stack(self) -> float:
+        """Read time plus transform and save time extrapolated from the subset to every image."""
+        return self.read_seconds + (self.transform_seconds + self.save_seconds) * self.n_read / self.n_images
+
+    @property
+    def images_per_second(self) -> float:
+        return self.n_read / self.seconds_for_stack
+
+
+BASELINE_DESCRIPTION = (
+    "whole MRC read into memory plus a copy, then one image at a time in float64/complex128 "
+    "(our PolarNufft in double precision, batch of 1), outputs torch.save'd without fsync"
+)
+
+
+def run_baseline(stack: SyntheticStack, output: Path, n_images: int, threads: int | None = None) -> BaselineRun:
+    output.mkdir(parents=True, exist_ok=True)
+    args = {"mrc": str(stack.mrc), "output": str(output), "n_images": n_images, "threads": threads}
+    result, _, usage = run_child(_BASELINE, args)
+    return BaselineRun(
+        n_images=int(result["n_images"]),
+        n_read=stack.n_images,
+        read_seconds=float(result["read_seconds"]),
+        transform_seconds=float(result["transform_seconds"]),
+        save_seconds=float(result["save_seconds"]),
+        peak_rss=int(usage.ru_maxrss) * 1024,
+        rss_after_import=int(result["rss_after_import"]),
     )

@@ -19,27 +19,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import __version__
 from .batching import Batching, BatchPlan, StackPlan, plan_stacks
 from .cryosparc import read_cryosparc_job, read_cs
-from .dry_run import (
-    DryRunReport,
-    ProblemLog,
-    check_all,
-    check_free_space,
-    estimate_output_bytes,
-    free_bytes,
-    missing_files_of,
-    missing_stacks,
-    optics_groups,
-)
+from .disk_space import check_free_space, estimate_output_bytes, human_size
+from .dry_run import DryRunReport, ProblemLog, check_all, missing_stacks
 from .errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError
 from .image_reader import ParticleImageReader
 from .manifest import Manifest, check_resumable, describe_inputs, fingerprint, resume_from
 from .mrc import read_mrc_header
 from .output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder
 from .particles import ParticleTable
-from .processing import ImageProcessor, select_device
+from .processing import TORCH_REAL, ImageProcessor, select_device
 from .star import read_indexed_star, read_paired_star
+from .streaming import HostBuffers, to_host
 from .validation import CheckedInput, DescriptorSource, check_input
 from .writer import StackFiles, stack_metadata, write_stack
 
@@ -83,7 +76,12 @@ class ConversionSummary:
         return (
             f"{self.images_in} images in, {verb} {self.images_written} in {self.n_stacks} stacks"
             + (f", {self.images_left} left by n_stacks_max" if self.images_left else "")
-            + f" to {self.folder_output} in {self.seconds:.1f} s ({self.images_per_second:.0f} images/s)"
+            + f" to {self.folder_output}"
+            + (
+                f" (dry run: nothing written; about {human_size(self.bytes_needed)} needed)"
+                if self.dry_run
+                else f" in {self.seconds:.1f} s ({self.images_per_second:.0f} images/s)"
+            )
         )
 
 
@@ -233,6 +231,8 @@ class ParticleStackConverter:
         mode = _batching_mode(batching, kinds)
         if self.dry_run:
             return self._dry_run(batch_size, mode, kinds, start)
+        if not self._sources:  # every prepare_* call failed (and its error was caught by the caller)
+            raise ConfigError("no input loaded", fix="load the input with a prepare_* call that succeeds")
         table = ParticleTable.concatenate([s.table for s in self._sources])
         checked = check_input(
             table,
@@ -322,28 +322,10 @@ class ParticleStackConverter:
                 stacks_complete = len(previous.get("stacks") or []) if previous else 0
             reusable = self.folder.existing_bytes() if self.overwrite or self.resume else 0
             problems.attempt(check_free_space, self.folder.path, estimate.total, reusable)
-        descriptor = None if checked is None else checked.descriptor
-        report = DryRunReport(
-            folder_output=str(self.folder.path),
-            images_in=0 if table is None else len(table),
-            images_to_write=0 if plan is None else plan.n_images,
-            images_left=0 if plan is None else plan.images_left,
-            n_stacks=0 if plan is None else len(plan.stacks),
-            stacks_complete=stacks_complete,
+        report = DryRunReport.build(
+            self.folder.path, table, plan, checked, problems, downsample_factor=self.downsample_factor,
+            stacks_complete=stacks_complete, estimate=estimate,
             per_file={} if table is None or plan is None else _account(table, plan),
-            box=None if checked is None else checked.box,
-            pixel_size_in=None if checked is None else checked.pixel_size,
-            downsample_factor=self.downsample_factor,
-            n_pixels=None if descriptor is None else descriptor.n_pixels,
-            pixel_size=None if descriptor is None else descriptor.pixel_size,
-            n_shells=None if descriptor is None else descriptor.polar_grid.n_shells,
-            n_inplanes=None if descriptor is None else descriptor.n_inplanes,
-            precision=None if descriptor is None else descriptor.precision,
-            optics_groups=[] if table is None else optics_groups(table),
-            missing_files=missing_files_of(problems),
-            problems=[str(p) for p in problems.problems],
-            bytes_needed=None if estimate is None else estimate.to_dict(),
-            bytes_free=free_bytes(self.folder.path),
         )
         for line in report.lines():
             (log.error if line.startswith("  problem:") else log.info)("%s", line)
@@ -374,6 +356,7 @@ class ParticleStackConverter:
             "batch_size": batch_size,
             "flag_plots": self.flag_plots,
             "device_type": self.device.type,
+            "tool_version": __version__,  # another version may write other bytes: never mix them
         }
         metadata_files = [f for s in self._sources for f in s.metadata_files]
         inputs = describe_inputs([*metadata_files, *checked.headers])
@@ -406,19 +389,27 @@ class ParticleStackConverter:
                 log.info("resume: removed %d files of unfinished stacks", len(removed))
         if done:
             log.info("resume: %d of %d stacks already complete and verified", len(done), len(plan.stacks))
-        manifest.accounting = _accounting(table, plan, manifest.stacks)
+        accountant = _Accountant(table, plan)
+        manifest.accounting = accountant(manifest.stacks)
         self.folder.write_json(MANIFEST_FILE, manifest.to_json())
         descriptor = checked.descriptor
         processor = ImageProcessor(descriptor, self.downsample_factor, self.downsample_type, self.device)
         reader = ParticleImageReader(table, checked.headers, np.dtype(NUMPY_REAL[descriptor.precision]))
-        pin = self.device.type == "cuda"
+        buffers = HostBuffers(max((len(s.rows) for s in todo), default=0), checked.box, checked.box,
+                              TORCH_REAL[descriptor.precision], pin=self.device.type == "cuda")
         written: list[Path] = []  # by this run, to take back if bad pixel data turns up
 
-        def load(stack: StackPlan) -> torch.Tensor:
-            raw = torch.from_numpy(reader.read(stack.rows))
-            return raw.pin_memory() if pin else raw
+        def load(stack: StackPlan, slot: int) -> torch.Tensor:
+            # Stack k goes into buffer k % 2: its previous occupant, stack k - 2, is processed by now.
+            raw = buffers.take(slot, len(stack.rows))
+            reader.read(stack.rows, out=raw.numpy())
+            return raw
 
-        def save(stack: StackPlan, phys: torch.Tensor, fourier: torch.Tensor, flags: np.ndarray) -> None:
+        def save(stack: StackPlan, images: list[torch.Tensor], flags: np.ndarray) -> None:
+            # images = [phys, fourier], emptied once written: the stack's ~N·330 kB (128 px) are freed
+            # before its files are hashed, not when this returns.
+            phys, fourier = images
+            images.clear()
             files = StackFiles.of(self.folder.path, stack.counter)
             rows = table.take(stack.rows)
             per_file = (int(rows.source_index.min()), int(rows.source_index.max()) + 1)
@@ -433,9 +424,10 @@ class ParticleStackConverter:
 
                 write_plots(files, phys.numpy(), fourier.numpy(), descriptor.polar_grid, descriptor.n_pixels,
                             descriptor.pixel_size)
+            del phys, fourier
             # Only now is the stack complete: record it, so a resumed run can trust it.
             manifest.record_stack(stack.counter, self.folder.path, outputs, table, stack.rows)
-            manifest.accounting = _accounting(table, plan, manifest.stacks)
+            manifest.accounting = accountant(manifest.stacks)
             self.folder.write_json(MANIFEST_FILE, manifest.to_json())
 
         constant = 0
@@ -446,20 +438,23 @@ class ParticleStackConverter:
                 ThreadPoolExecutor(1, "cryolike-read") as read_pool,
                 ThreadPoolExecutor(1, "cryolike-write") as write_pool,
             ):
-                next_raw: Future[torch.Tensor] | None = read_pool.submit(load, todo[0]) if todo else None
+                next_raw: Future[torch.Tensor] | None = read_pool.submit(load, todo[0], 0) if todo else None
                 pending_write: Future[None] | None = None
                 for k, stack in enumerate(todo):
                     assert next_raw is not None
                     raw = next_raw.result()
-                    next_raw = read_pool.submit(load, todo[k + 1]) if k + 1 < len(todo) else None
+                    next_raw = read_pool.submit(load, todo[k + 1], k + 1) if k + 1 < len(todo) else None
                     batch = processor(raw)
+                    del raw  # its buffer is refilled by the read of stack k + 2
                     _refuse_non_finite(table, stack, batch.non_finite)
                     flags = batch.constant.cpu().numpy()
                     constant += int(flags.sum())
-                    phys, fourier = batch.phys.cpu(), batch.fourier.cpu()
+                    phys, fourier = to_host((batch.phys, batch.fourier))
+                    del batch
                     if pending_write is not None:
                         pending_write.result()  # at most one stack waits to be written
-                    pending_write = write_pool.submit(save, stack, phys, fourier, flags)
+                    pending_write = write_pool.submit(save, stack, [phys, fourier], flags)
+                    del phys, fourier  # the write owns them now: freed as soon as they are on disk
                     progress.update(1)
                 if pending_write is not None:
                     pending_write.result()
@@ -490,7 +485,7 @@ class ParticleStackConverter:
         manifest_path = self.folder.path / MANIFEST_FILE
         if done:
             manifest.stacks = {k: v for k, v in manifest.stacks.items() if k in done}
-            manifest.accounting = _accounting(table, plan, manifest.stacks)
+            manifest.accounting = _Accountant(table, plan)(manifest.stacks)
             self.folder.write_json(MANIFEST_FILE, manifest.to_json())
         else:
             written = [*written, manifest_path]
@@ -564,6 +559,48 @@ def _accounting(table: ParticleTable, plan: BatchPlan, recorded: dict[int, Any])
         "images_pending": sum(f["pending"] for f in per_file.values()),
         "per_file": per_file,
     }
+
+
+class _Accountant:
+    """``_accounting`` kept up to date stack by stack: the same figures, but O(files) per update
+    instead of a pass over the whole table (which made a run of 10^6 images quadratic)."""
+
+    def __init__(self, table: ParticleTable, plan: BatchPlan) -> None:
+        files, inverse = np.unique(table.source_file.astype(str), return_inverse=True)
+        self.files = [str(name) for name in files]
+        n_files = len(files)
+        self.n_in = np.bincount(inverse, minlength=n_files)
+        self.n_planned = np.zeros(n_files, dtype=np.int64)
+        # Per stack: the files it draws from and how many images from each (stacks never overlap).
+        self.per_stack: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for stack in plan.stacks:
+            ids, counts = np.unique(inverse[stack.rows], return_counts=True)
+            self.per_stack[stack.counter] = (ids, counts)
+            self.n_planned[ids] += counts
+        self.n_written = np.zeros(n_files, dtype=np.int64)
+        self.counted: set[int] = set()
+
+    def __call__(self, recorded: dict[int, Any]) -> dict[str, Any]:
+        """The accounting with the stacks in ``recorded`` written (equal to ``_accounting``)."""
+        now = {c for c in recorded if c in self.per_stack}
+        for counter, sign in [(c, 1) for c in now - self.counted] + [(c, -1) for c in self.counted - now]:
+            ids, counts = self.per_stack[counter]
+            self.n_written[ids] += sign * counts
+        self.counted = now
+        per_file = {
+            name: {"in": int(n_in), "written": int(written), "left": int(n_in - planned),
+                   "pending": int(planned - written)}
+            for name, n_in, planned, written in zip(
+                self.files, self.n_in.tolist(), self.n_planned.tolist(), self.n_written.tolist(), strict=True
+            )
+        }
+        return {
+            "images_in": int(self.n_in.sum()),
+            "images_written": int(self.n_written.sum()),
+            "images_left": int((self.n_in - self.n_planned).sum()),
+            "images_pending": int((self.n_planned - self.n_written).sum()),
+            "per_file": per_file,
+        }
 
 
 def _refuse_non_finite(table: ParticleTable, stack: StackPlan, non_finite: torch.Tensor) -> None:

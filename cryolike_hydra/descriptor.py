@@ -149,9 +149,15 @@ def read_params(path: str | Path) -> ImageDescriptor:
         raise InputFileNotFoundError(
             "params file not found", tried=[path.resolve()], fix="give params_input / descriptor.params_file"
         )
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PK\x03\x04":  # np.load would take anything else for a pickle
+        raise InputError(
+            "not an .npz file (no zip header)", file=path, value=magic, fix="give a CryoLike params .npz"
+        )
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"not a readable .npz file ({exc})", file=path, fix="give a CryoLike params .npz") from exc
     with archive:
         missing = [k for k in PARAMS_KEYS[:6] if k not in archive.files]

@@ -1,14 +1,12 @@
 """The dry run: every check a conversion makes, collecting all problems instead of stopping at the
-first, and a report of what would be written and how much disk it needs. Nothing is written.
-
-Also home of the output-size estimate and of the free-space check a real run makes before writing.
+first, and a report of what would be written and how much disk it needs (``disk_space``). Nothing is
+written.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,9 +14,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import columns as C
-from .batching import Batching, BatchPlan
+from .batching import BatchPlan
 from .cryosparc import load_cs_array
-from .descriptor import ImageDescriptor
+from .disk_space import SizeEstimate, free_bytes, human_size
 from .errors import CryolikeError, InputError, InputFileNotFoundError
 from .mrc import MrcStackInfo, read_mrc_header
 from .particles import OPTICS_FIELDS, ParticleTable
@@ -26,19 +24,10 @@ from .paths import resolve_data_path
 from .pixel_size import resolve_pixel_size
 from .star import read_star_table
 from .validation import CheckedInput, DescriptorSource, check_box, check_indices, resolve_descriptor
-from .writer import stack_metadata
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Sizes measured with torch 2.x / numpy 2.x / matplotlib 3.x, rounded up.
-PT_OVERHEAD = 2048  # torch.save's zip container around one tensor (~1.6 kB)
-NPZ_FILE_OVERHEAD = 1024  # zip central directory of an .npz
-NPZ_KEY_OVERHEAD = 320  # per array: .npy header and zip entries (~240 B)
-PLOT_BYTES = 1 << 20  # the three PNGs of one stack (0.1 to 0.9 MB at 80 dpi)
-MANIFEST_BYTES_PER_STACK = 2048  # one stack's entry (file names, sha256, provenance)
-MANIFEST_BYTES_BASE = 1 << 16  # settings, config and the list of inputs
-SAFETY_MARGIN = 1.05  # the free-space check asks for 5% more than the estimate
 MAX_LISTED = 10  # problems named in the one-line error (the log lists all)
 
 
@@ -160,96 +149,6 @@ def check_all(
     return CheckedInput(headers=headers, box=box, pixel_size=pixel_size, descriptor=descriptor)
 
 
-# --- size on disk ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SizeEstimate:
-    """Bytes the output files will take (an estimate; within a few kB per stack for the data files)."""
-
-    phys: int
-    fourier: int
-    metadata: int
-    plots: int
-    manifest: int
-
-    @property
-    def total(self) -> int:
-        return self.phys + self.fourier + self.metadata + self.plots + self.manifest
-
-    def to_dict(self) -> dict[str, int]:
-        return {**asdict(self), "total": self.total}
-
-
-def estimate_output_bytes(
-    table: ParticleTable,
-    plan: BatchPlan,
-    checked: CheckedInput,
-    batching: Batching,
-    flag_plots: bool,
-    counters: Iterable[int] | None = None,
-) -> SizeEstimate:
-    """Bytes of the planned stacks (only those in ``counters`` when given): phys and Fourier ``.pt``,
-    the metadata ``.npz`` (built exactly as the writer builds it), plots and the manifest."""
-    descriptor: ImageDescriptor = checked.descriptor
-    itemsize = 4 if descriptor.precision == "single" else 8
-    grid = descriptor.polar_grid
-    wanted = None if counters is None else set(counters)
-    phys = fourier = metadata = plots = 0
-    for stack in plan.stacks:
-        if wanted is not None and stack.counter not in wanted:
-            continue
-        n = len(stack.rows)
-        phys += n * descriptor.n_pixels**2 * itemsize + PT_OVERHEAD
-        fourier += n * grid.n_shells * grid.n_inplanes * 2 * itemsize + PT_OVERHEAD
-        rows = table.take(stack.rows)
-        stack_range = (0, n) if batching is Batching.PER_FILE else None
-        meta = stack_metadata(rows, descriptor, checked.pixel_size, np.zeros(n, dtype=bool), stack_range)
-        metadata += sum(v.nbytes + NPZ_KEY_OVERHEAD for v in meta.values()) + NPZ_FILE_OVERHEAD
-        plots += PLOT_BYTES if flag_plots else 0
-    # The manifest is rewritten atomically: old and new copy exist together for a moment.
-    manifest = 2 * (MANIFEST_BYTES_BASE + MANIFEST_BYTES_PER_STACK * len(plan.stacks))
-    return SizeEstimate(phys=phys, fourier=fourier, metadata=metadata, plots=plots, manifest=manifest)
-
-
-def nearest_existing(path: Path) -> Path:
-    """``path`` or its nearest existing parent (the output folder may not exist yet)."""
-    path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
-def free_bytes(folder: Path) -> int:
-    return int(shutil.disk_usage(nearest_existing(folder)).free)
-
-
-def check_free_space(folder: Path, needed: int, reusable: int = 0) -> int:
-    """Refuse to start when the disk of ``folder`` lacks ``needed`` bytes (plus a margin).
-
-    ``reusable``: bytes of a previous conversion in the folder that overwrite deletes or resume keeps.
-    Returns the free bytes."""
-    free = free_bytes(folder)
-    wanted = int(needed * SAFETY_MARGIN)
-    if free + reusable < wanted:
-        raise CryolikeError(
-            f"not enough free disk space: the conversion needs about {_size(wanted)} ({wanted} bytes) "
-            f"but {nearest_existing(folder)} has {_size(free)} ({free} bytes) free"
-            + (f" (+ {_size(reusable)} of the previous conversion)" if reusable else ""),
-            file=folder,
-            fix="free space on that disk, choose an output folder on another disk, or convert fewer "
-            "images per run (n_stacks_max)",
-        )
-    return free
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"  # pragma: no cover
-
-
 # --- the report -----------------------------------------------------------------------------------------
 def optics_groups(table: ParticleTable) -> list[dict[str, float | int]]:
     """Distinct (voltage, Cs, amplitude contrast) with their image counts, in first-seen order."""
@@ -287,6 +186,45 @@ class DryRunReport:
     bytes_needed: dict[str, int] | None = None
     bytes_free: int | None = None
 
+    @classmethod
+    def build(
+        cls,
+        folder: Path,
+        table: ParticleTable | None,
+        plan: BatchPlan | None,
+        checked: CheckedInput | None,
+        problems: ProblemLog,
+        *,
+        downsample_factor: int,
+        stacks_complete: int,
+        estimate: SizeEstimate | None,
+        per_file: dict[str, dict[str, int]],
+    ) -> DryRunReport:
+        """The report from whatever the checks got to (None where a problem stopped them)."""
+        descriptor = None if checked is None else checked.descriptor
+        return cls(
+            folder_output=str(folder),
+            images_in=0 if table is None else len(table),
+            images_to_write=0 if plan is None else plan.n_images,
+            images_left=0 if plan is None else plan.images_left,
+            n_stacks=0 if plan is None else len(plan.stacks),
+            stacks_complete=stacks_complete,
+            per_file=per_file,
+            box=None if checked is None else checked.box,
+            pixel_size_in=None if checked is None else checked.pixel_size,
+            downsample_factor=downsample_factor,
+            n_pixels=None if descriptor is None else descriptor.n_pixels,
+            pixel_size=None if descriptor is None else descriptor.pixel_size,
+            n_shells=None if descriptor is None else descriptor.polar_grid.n_shells,
+            n_inplanes=None if descriptor is None else descriptor.n_inplanes,
+            precision=None if descriptor is None else descriptor.precision,
+            optics_groups=[] if table is None else optics_groups(table),
+            missing_files=missing_files_of(problems),
+            problems=[str(p) for p in problems.problems],
+            bytes_needed=None if estimate is None else estimate.to_dict(),
+            bytes_free=free_bytes(folder),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -313,10 +251,10 @@ class DryRunReport:
                 f"amplitude contrast {group['amplitude_contrast']:g}: {group['n_images']} images"
             )
         if self.bytes_needed is not None:
-            parts = ", ".join(f"{k} {_size(v)}" for k, v in self.bytes_needed.items() if k != "total")
-            out.append(f"  disk: needs about {_size(self.bytes_needed['total'])} ({parts})")
+            parts = ", ".join(f"{k} {human_size(v)}" for k, v in self.bytes_needed.items() if k != "total")
+            out.append(f"  disk: needs about {human_size(self.bytes_needed['total'])} ({parts})")
         if self.bytes_free is not None:
-            out.append(f"  disk: {_size(self.bytes_free)} free")
+            out.append(f"  disk: {human_size(self.bytes_free)} free")
         for path in self.missing_files:
             out.append(f"  missing: {path}")
         for problem in self.problems:

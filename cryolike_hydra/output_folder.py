@@ -7,7 +7,7 @@ import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import OutputExistsError
 from .writer import OUTPUT_SUBFOLDERS, TEMP_PREFIX, atomic_write
@@ -95,8 +95,13 @@ class OutputFolder:
 
     def write_json(self, name: str, content: dict[str, Any]) -> Path:
         target = self.path / name
-        text = json.dumps(content, indent=2, sort_keys=True) + "\n"
-        atomic_write(target, lambda handle: handle.write(text.encode()))
+        # default=str: a run_config given through the Python API may hold paths or enums.
+        data = (json.dumps(content, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+        def write(handle: IO[bytes]) -> None:
+            handle.write(data)
+
+        atomic_write(target, write)
         return target
 
     def remove_files(self, files: list[Path]) -> None:

@@ -7,7 +7,6 @@ Both RELION 3.0 files (one particle loop, any block name) and 3.1/4/5 files (``d
 
 from __future__ import annotations
 
-import codecs
 import logging
 import shlex
 from pathlib import Path
@@ -86,26 +85,32 @@ def pixel_size_columns(
 
 def _check_utf8(star_file: Path) -> None:
     """STAR files are UTF-8 text (starfile silently reads other bytes as an empty file)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
+    line, pending = 1, b""
     with open(star_file, "rb") as handle:
-        while chunk := handle.read(1 << 20):
+        while True:
+            chunk = handle.read(1 << 20)
+            data = pending + chunk
             try:
-                decoder.decode(chunk)
+                data.decode("utf-8")
+                pending = b""
             except UnicodeDecodeError as exc:
-                start = max(exc.start, 0)
-                line += chunk.count(b"\n", 0, start)
-                text_start = chunk.rfind(b"\n", 0, start) + 1
-                text_end = chunk.find(b"\n", start)
-                excerpt = chunk[text_start : text_end if text_end >= 0 else len(chunk)][:80]
-                raise InputError(
-                    f"not UTF-8 text: byte {chunk[start:start + 1]!r} on line {line}",
-                    file=star_file,
-                    value=excerpt.decode("utf-8", errors="backslashreplace"),
-                    fix="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8) and give the stack files "
-                    "names that are valid UTF-8",
-                ) from None
-            line += chunk.count(b"\n")
+                if chunk and exc.reason == "unexpected end of data":  # a character cut by the chunk end
+                    data, pending = data[: exc.start], data[exc.start :]
+                else:
+                    start = exc.start
+                    line += data.count(b"\n", 0, start)
+                    text_end = data.find(b"\n", start)
+                    excerpt = data[data.rfind(b"\n", 0, start) + 1 : text_end if text_end >= 0 else len(data)]
+                    raise InputError(
+                        f"not UTF-8 text: byte {data[start:start + 1]!r} on line {line}",
+                        file=star_file,
+                        value=excerpt[:80].decode("utf-8", errors="backslashreplace"),
+                        fix="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8) and give the stack files "
+                        "names that are valid UTF-8",
+                    ) from None
+            if not chunk:
+                return
+            line += data.count(b"\n")
 
 
 def _diagnose(star_file: Path) -> tuple[str, str | None]:

@@ -65,9 +65,17 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         raise
 
 
+def owned_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as a plain contiguous CPU tensor that is the whole of its storage: the tensor itself
+    when it already is one (no copy: a batch's outputs are), else a compact copy."""
+    data = tensor.detach().to("cpu")
+    whole = data.storage_offset() == 0 and data.untyped_storage().nbytes() == data.numel() * data.element_size()
+    return data if whole and data.is_contiguous() else data.contiguous().clone()
+
+
 def save_tensor(path: Path, tensor: torch.Tensor) -> None:
     """A plain contiguous CPU tensor holding only these images (never a view of a larger storage)."""
-    data = tensor.detach().to("cpu").contiguous().clone()
+    data = owned_tensor(tensor)
     atomic_write(path, lambda handle: torch.save(data, handle))
 
 

@@ -105,8 +105,9 @@ def test_pipeline_files_parse_as_groovy() -> None:
         ("conf/base.config", "memory = { 6.GB * task.attempt }", "memory = { 6.GB * task.attempt "),
         ("nextflow.config", "manifest {", "manifest ["),
         ("tests/main.nf.test", 'script "../main.nf"', 'script "../main.nf'),
+        ("modules/local/cryolike_report/main.nf", "    output:\n", '    output:\n    path "x\n'),
     ],
-    ids=["module", "main.nf", "base.config", "nextflow.config", "nf.test"],
+    ids=["module", "main.nf", "base.config", "nextflow.config", "nf.test", "unterminated-string"],
 )
 def test_planted_syntax_error_fails_the_check(name: str, old: str, new: str, tmp_path: Path) -> None:
     broken = tmp_path / name
@@ -148,7 +149,7 @@ REPORT = "modules/local/cryolike_report/main.nf"
         (CONVERT, "    container 'cryolike_hydra:0.1.0'\n", "", "has no container directive"),
         (CONVERT, "container 'cryolike_hydra:0.1.0'", "container 'cryolike_hydra'", "needs a version tag"),
         (REPORT, "label 'process_single'", "label 'process_tiny'", "needs exactly one of"),
-        (CONVERT, "    cryolike-convert ${source}", "    cd inputs\n    cryolike-convert ${source}", "must be one call"),
+        (CONVERT, "    cryolike-convert ${source}", "    cd .\n    cryolike-convert ${source}", "must be one call"),
         ("conf/base.config", "withLabel: 'process_gpu'", "withLabel: 'process_gpus'", "no withLabel: 'process_gpu'"),
     ],
     ids=["gpu-label", "stub", "tag", "container", "container-tag", "resource-label", "one-command", "base-labels"],

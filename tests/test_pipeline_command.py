@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "tools"))
@@ -105,8 +106,7 @@ def test_pipeline_params_become_hydra_overrides(tmp_path: Path) -> None:
     task = nt.convert_task(job_meta(1), [], tmp_path / "J1", params=params)
     (command,) = nt.render(nt.CONVERT_MODULE, "CRYOLIKE_CONVERT", [task])
     assert command.endswith(
-        "hydra.run.dir=. output.plots=true batching.batch_size=3 descriptor.precision=double "
-        "descriptor.n_inplanes=32"
+        "hydra.run.dir=. output.plots=true batching.batch_size=3 descriptor.precision=double descriptor.n_inplanes=32"
     )
 
 
@@ -155,8 +155,9 @@ def test_command_converts_a_generated_job_with_downsampling(tmp_path: Path) -> N
     assert summary["downsample_factor"] == 2
     assert summary["downsample_type"] == "mean"
     assert summary["device"] == "cpu"
-    assert summary["n_pixels"] == 8
-    assert summary["pixel_size"] == pytest.approx(3.0)
+    metadata = np.load(tmp_path / "work" / "J7_ds2_mean" / "fft" / "particles_fourier_stack_000000.npz")
+    assert metadata["n_pixels"].tolist() == [8, 8]  # 16 px pooled by 2
+    assert metadata["pixel_size"].tolist() == pytest.approx([3.0, 3.0])  # 1.5 Å x 2
 
 
 def test_user_yaml_is_the_primary_config(tmp_path: Path) -> None:

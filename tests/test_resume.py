@@ -10,6 +10,7 @@ wrapper calls the real ``os.replace`` unchanged, so the files written are those 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -52,23 +53,24 @@ def convert(star: Path, out: Path, **options: Any) -> ConversionSummary:
     return converter.convert_stacks(batch_size)
 
 
-def snapshot(out: Path) -> dict[str, bytes]:
-    """Every file under ``out`` by relative path; run_summary.json without its run-dependent fields."""
+def snapshot(out: Path, written_as: Path | None = None) -> dict[str, bytes]:
+    """Every file under ``out`` by relative path; run_summary.json without its run-dependent fields and
+    with the output folder's name (``written_as``: the folder it had when written) replaced."""
     files = {}
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         data = path.read_bytes()
         if path.name == SUMMARY_FILE:
             summary = {k: v for k, v in json.loads(data).items() if k not in RUN_DEPENDENT}
-            data = json.dumps(summary, sort_keys=True).replace(str(out), "<out>").encode()
+            data = json.dumps(summary, sort_keys=True).replace(str(written_as or out), "<out>").encode()
         files[path.relative_to(out).as_posix()] = data
     return files
 
 
-def assert_same_output(out: Path, reference: Path) -> None:
-    got, expected = snapshot(out), snapshot(reference)
+def assert_same_output(out: Path, reference: Path, reference_written_as: Path | None = None) -> None:
+    got, expected = snapshot(out), snapshot(reference, reference_written_as)
     assert sorted(got) == sorted(expected)
     different = [name for name in expected if got[name] != expected[name]]
-    assert not different
+    assert not different, different
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +137,16 @@ def test_resume_refuses_other_settings(dataset: Path, tmp_path: Path) -> None:
         convert(dataset, out, resume=True, downsample_factor=2)
 
 
+
+def test_resume_refuses_a_conversion_made_by_another_version(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    convert(dataset, out, n_stacks_max=1)
+    monkeypatch.setattr("cryolike_hydra.converter.__version__", "99.0")
+    with pytest.raises(OutputExistsError, match=r"different settings \(tool_version\)"):
+        convert(dataset, out, resume=True)
+
 def test_resume_refuses_changed_inputs(dataset: Path, tmp_path: Path) -> None:
     """A metadata file edited since the interrupted run (its size or mtime changed) is not the same input."""
     data = tmp_path / "data"
@@ -192,6 +204,32 @@ def test_bad_pixels_after_a_resume_keep_the_earlier_stacks(dataset: Path, tmp_pa
     assert manifest_of(out)["complete"] is False
 
 
+
+def test_a_full_disk_mid_run_leaves_a_resumable_folder(
+    dataset: Path, clean: dict[bool, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while writing stack 1: the error reaches the caller, no temporary file stays, the manifest
+    lists stack 0 only, and a resume (with space again) finishes with the same bytes as a clean run."""
+    import torch
+
+    real_save, calls = torch.save, []
+
+    def save_until_full(obj: Any, handle: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 3:  # the phys tensor of stack 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, handle, *args, **kwargs)
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(torch, "save", save_until_full)
+    with pytest.raises(OSError, match="No space left"):
+        convert(dataset, out)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert not any(p.name.startswith(".tmp-") for p in out.rglob("*"))
+    assert [s["counter"] for s in manifest_of(out)["stacks"]] == [0]
+    assert convert(dataset, out, resume=True).stacks_resumed == 1
+    assert_same_output(out, clean[False])
+
 # --- SIGKILL at chosen points ----------------------------------------------------------------------------
 CHILD = r"""
 import json, os, sys, time
@@ -228,11 +266,17 @@ def replace(source, target, *args, **kwargs):
 
 
 os.replace = replace
-from cryolike_hydra.converter import ParticleStackConverter
+if sys.argv[1] == "cli":
+    from cryolike_hydra.cli import main
 
-converter = ParticleStackConverter(None, sys.argv[2], device="cpu", flag_plots=sys.argv[3] == "plots", resume=True)
-converter.prepare_indexed_star_file(sys.argv[1])
-converter.convert_stacks(int(sys.argv[4]))
+    main(sys.argv[2:])
+else:
+    from cryolike_hydra.converter import ParticleStackConverter
+
+    converter = ParticleStackConverter(None, sys.argv[2], device="cpu", flag_plots=sys.argv[3] == "plots",
+                                       resume=True)
+    converter.prepare_indexed_star_file(sys.argv[1])
+    converter.convert_stacks(int(sys.argv[4]))
 marker.write_text("finished")
 """
 
@@ -249,11 +293,13 @@ KILL_POINTS = [
 ]
 
 
-def kill_at(star: Path, out: Path, point: str, plots: bool, tmp_path: Path) -> None:
+def kill_at(star: Path, out: Path, point: str, plots: bool, tmp_path: Path, cli: list[str] | None = None) -> None:
+    """Run the conversion (the API, or the command line with ``cli`` arguments) in a child; kill it at ``point``."""
     marker = tmp_path / "stopped"
     env = {**os.environ, "KILL_POINT": point, "KILL_MARKER": str(marker)}
+    arguments = ["cli", *cli] if cli is not None else [str(star), str(out), "plots" if plots else "none", str(BATCH)]
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(star), str(out), "plots" if plots else "none", str(BATCH)],
+        [sys.executable, "-c", CHILD, *arguments],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 120
@@ -301,3 +347,22 @@ def test_a_kill_during_the_manifest_rewrite_leaves_the_old_manifest(dataset: Pat
     assert [s["counter"] for s in manifest["stacks"]] == [0] and manifest["complete"] is False
     temporary = [p for p in out.iterdir() if p.name.startswith(".tmp-")]
     assert len(temporary) == 1 and len(json.loads(temporary[0].read_text())["stacks"]) == 2
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_command_line_then_resume(dataset: Path, tmp_path: Path) -> None:
+    """The same through ``cryolike-convert``: its manifest also records the composed config, which is
+    the same for the killed run, the resumed one and the clean one (all with output.resume=true)."""
+    from cryolike_hydra import cli
+
+    out, reference = tmp_path / "out", tmp_path / "reference"
+    args = ["input=indexed_star", f"input.star_file={dataset}", "device=cpu", "output.plots=false",
+            f"output.folder={out}", f"hydra.run.dir={tmp_path / 'hydra'}", f"batching.batch_size={BATCH}",
+            "output.resume=true", "hydra/job_logging=none", "hydra/hydra_logging=none"]
+    assert cli.main(args) == 0
+    out.rename(reference)
+    kill_at(dataset, out, "after:manifest.json#2", False, tmp_path, cli=args)
+    assert cli.main(args) == 0
+    assert json.loads((out / SUMMARY_FILE).read_text())["stacks_resumed"] == 2
+    assert manifest_of(out)["config"]["output"]["resume"] is True
+    assert_same_output(out, reference, reference_written_as=out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,13 @@ class Case:
 # --- standard pieces ------------------------------------------------------------------------------------
 def _stack(d: Path, name: str = "a.mrcs", n: int = N, box: int = BOX, **kwargs: Any) -> Path:
     return datagen.write_mrc_stack(d / "stacks" / name, datagen.synthetic_images(n, box), **kwargs)
+
+
+def _write_quietly(path: Path, images: np.ndarray) -> Path:
+    """Write a stack with NaN or Inf pixels (mrcfile warns about them while computing its statistics)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return datagen.write_mrc_stack(path, images)
 
 
 def _indexed(d: Path, names: list[str], *, pixel_size: float | None = 1.0, **columns: Any) -> Path:
@@ -267,7 +275,7 @@ def mrc_gzip_compressed(d: Path) -> Built:
 def mrc_nan_pixels(d: Path) -> Built:
     images = datagen.synthetic_images(N, BOX)
     images[2, 3, 3] = np.nan
-    stack = datagen.write_mrc_stack(d / "stacks" / "a.mrcs", images)
+    stack = _write_quietly(d / "stacks" / "a.mrcs", images)
     star = _indexed(d, datagen.image_names("stacks/a.mrcs", N))
     return Built(
         _indexed_run(star),
@@ -279,7 +287,7 @@ def mrc_nan_pixels(d: Path) -> Built:
 def mrc_inf_pixels_in_a_later_stack(d: Path) -> Built:
     images = datagen.synthetic_images(8, BOX)
     images[6, 0, 0] = np.inf
-    stack = datagen.write_mrc_stack(d / "stacks" / "a.mrcs", images)
+    stack = _write_quietly(d / "stacks" / "a.mrcs", images)
     star = _indexed(d, datagen.image_names("stacks/a.mrcs", 8))
     # Stack 0 (images 0-3) is written before image 6 is read: it must be taken back.
     return Built(
@@ -549,7 +557,7 @@ def no_pixel_size(d: Path) -> Built:
 
 # --- paired STAR + MRC -----------------------------------------------------------------------------------
 def paired_lists_of_unequal_length(d: Path) -> Built:
-    a, b = _stack(d, "a.mrcs"), _stack(d, "b.mrcs")
+    a = _stack(d, "a.mrcs")
     stars = [datagen.write_star_relion30(d / f"{k}.star", datagen.star_particles(N)) for k in "ab"]
     return Built(
         Run("star_files", {"star_file_list": [str(s) for s in stars], "particle_file_list": [str(a)]}),
@@ -725,7 +733,7 @@ def params_not_an_npz(d: Path) -> Built:
     params.write_text("n_pixels = 8\n")
     return Built(
         _indexed_run(_indexed(d, datagen.image_names("stacks/a.mrcs", N)), params_file=str(params)),
-        (str(params), "not a readable .npz file", "Fix: give a CryoLike params .npz"),
+        (str(params), "value b'n_pi'", "not an .npz file (no zip header)", "Fix: give a CryoLike params .npz"),
     )
 
 
@@ -749,7 +757,8 @@ CASES: tuple[Case, ...] = tuple(
         mrc_header_claims_fewer_images, mrc_unsupported_mode, mrc_unknown_mode, mrc_negative_size, mrc_no_images,
         mrc_not_square, mrc_gzip_compressed, mrc_nan_pixels, mrc_inf_pixels_in_a_later_stack, mrc_different_boxes,
         box_not_divisible,
-        star_empty, star_without_loop, star_row_with_missing_value, star_row_with_extra_value, star_not_utf8, star_defocus_not_a_number,
+        star_empty, star_without_loop, star_row_with_missing_value, star_row_with_extra_value, star_not_utf8,
+        star_defocus_not_a_number,
         star_defocus_nan, star_optics_voltage_not_a_number, star_duplicated_column, star_index_zero,
         star_index_negative, star_index_not_a_number, star_name_without_index, star_index_out_of_range,
         star_missing_required_column, star_unknown_optics_group, star_optics_block_only, star_loop_without_rows,
