@@ -8,13 +8,12 @@ the converter needs are read with ``allow_pickle=False``, and we write absent va
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import ConfigError, InputError, InputFileNotFoundError
 from .polar_grid import PolarGrid
 
@@ -211,12 +210,5 @@ def write_params(
     descriptor = ImageDescriptor.from_values(n_pixels, pixel_size, precision, resolution_factor, n_inplanes)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **descriptor.to_npz_dict())  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: np.savez(handle, **descriptor.to_npz_dict()))  # type: ignore[arg-type]
     return descriptor

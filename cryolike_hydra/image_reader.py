@@ -1,8 +1,9 @@
 """Reads the raw images of a stack's rows from their MRC files through memory maps.
 
-Only the requested images are touched: each run of consecutive images of one file is converted
-straight from the map into the caller's (N, ny, nx) buffer in one call, then its pages are released
-from this process (``MADV_DONTNEED``; the kernel's page cache keeps them). So the resident set grows
+Only the requested images are touched: each run of consecutive images of one file is announced to
+the kernel (``MADV_WILLNEED``: one read-ahead for the whole run), converted straight from the map
+into the caller's (N, ny, nx) buffer in one call, then its pages are released from this process
+(``MADV_DONTNEED``; the kernel's page cache keeps them). So the resident set grows
 with the batch, never with the file: a file of any size, read whole, adds no more than one run.
 """
 
@@ -21,6 +22,7 @@ from .particles import ParticleTable
 MAX_OPEN_FILES = 32
 _PAGE = mmap.PAGESIZE
 _RELEASE = getattr(mmap, "MADV_DONTNEED", None)  # absent on Windows: pages are then kept until close
+_PREFETCH = getattr(mmap, "MADV_WILLNEED", None)  # start reading the whole run from disk at once
 # Runs read in one call are at most this many bytes of the file: a bound on the pages mapped at once.
 _MAX_RUN_BYTES = 64 * 2**20
 
@@ -53,13 +55,15 @@ class MappedStack:
             stop = min(start + per_run, count)
             offset = info.data_offset + (first + start) * info.image_bytes
             nbytes = (stop - start) * info.image_bytes
+            aligned = offset - offset % _PAGE
+            if _PREFETCH is not None:
+                self._map.madvise(_PREFETCH, aligned, offset + nbytes - aligned)
             source = np.frombuffer(
                 self._map, dtype=info.dtype, count=(stop - start) * info.ny * info.nx, offset=offset
             ).reshape(stop - start, info.ny, info.nx)
             np.copyto(out[start:stop], source, casting="unsafe")  # one pass, dtype conversion included
             del source  # the map cannot release or close while a view of it exists
             if _RELEASE is not None:
-                aligned = offset - offset % _PAGE
                 self._map.madvise(_RELEASE, aligned, offset + nbytes - aligned)
             self.bytes_read += nbytes
 

@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from .atomic import TEMP_PREFIX, atomic_write
 from .errors import OutputExistsError
-from .writer import OUTPUT_SUBFOLDERS, TEMP_PREFIX, atomic_write
+from .writer import OUTPUT_SUBFOLDERS
 
 SUMMARY_FILE = "run_summary.json"
 MANIFEST_FILE = "manifest.json"

@@ -12,8 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .atomic import atomic_write  # noqa: E402
 from .polar_grid import PolarGrid  # noqa: E402
-from .writer import StackFiles, atomic_write  # noqa: E402
+from .writer import StackFiles  # noqa: E402
 
 MAX_IMAGES = 16
 

@@ -3,21 +3,17 @@ then a rename, so a crash never leaves a half-written file under a final name.""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import torch
 
+from .atomic import atomic_write
 from .descriptor import ImageDescriptor
 from .particles import ParticleTable
 
 OUTPUT_SUBFOLDERS = ("phys", "fft", "plots")
-TEMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -48,21 +44,6 @@ class StackFiles:
 
     def plot_files(self) -> tuple[Path, Path, Path]:
         return (self.plot_phys, self.plot_fourier, self.plot_power)
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write through ``write(handle)`` to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def owned_tensor(tensor: torch.Tensor) -> torch.Tensor:

@@ -110,7 +110,7 @@ def test_batch_invariance_and_determinism(precision: str) -> None:
         assert _relative_errors(other.numpy(), whole.numpy()).max() < tolerance
 
 
-def test_empty_batch_and_input_checks() -> None:
+def test_empty_batch_out_argument_and_input_checks() -> None:
     n = 8
     plan = PolarNufft(n, _grid(n))
     assert plan(torch.zeros((0, n, n))).shape == (0, plan.n_shells, plan.n_inplanes)
@@ -118,6 +118,12 @@ def test_empty_batch_and_input_checks() -> None:
         plan(torch.zeros((2, n, n + 1)))
     with pytest.raises(InputError, match="float32"):
         plan(torch.zeros((2, n, n), dtype=torch.float64))
+    images = torch.randn(2, n, n)
+    out = torch.empty((2, plan.n_shells, plan.n_inplanes), dtype=torch.complex64)
+    assert plan(images, out=out) is out
+    assert torch.equal(out, plan(images))
+    with pytest.raises(InputError, match="out must be"):
+        plan(images, out=out[:1])
 
 
 @pytest.mark.gpu
