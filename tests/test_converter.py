@@ -373,3 +373,17 @@ def test_bad_input_fails_clearly_and_leaves_no_output(data, tmp_path, case):
     assert isinstance(raised.value, CryolikeError)
     assert "Fix:" in str(raised.value) or isinstance(raised.value, InputFileNotFoundError)
     assert _files(out) == []
+
+
+def test_output_files_are_readable_by_others_as_the_umask_allows(data, tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        _indexed(data, out, batch_size=10, flag_plots=True)
+    finally:
+        os.umask(umask)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in _files(out)}
+    assert modes == {0o644}
