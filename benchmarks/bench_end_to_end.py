@@ -54,7 +54,7 @@ def _case(
     load = MachineLoad()
     runs = [
         run_conversion(stack, work / "output", batch_size=args.batch_size, device=args.device,
-                       precision=args.precision, threads=args.threads, cold=args.cold)
+                       precision=args.precision, threads=args.threads, cold=args.cold, env=_env(args.env))
         for _ in range(args.repeats)
     ]
     ours = min(runs, key=lambda r: r.seconds)
@@ -64,6 +64,7 @@ def _case(
           + (f"   (best of {len(runs)}: " + ", ".join(f"{r.images_per_second:.0f}" for r in runs) + ")"
              if len(runs) > 1 else ""))
     print("           " + load.others(sum(r.cpu_seconds for r in runs)))
+    print(f"           code: {ours.package}")
     disk = disk_write_rate(work, max(ours.bytes_written, 64 * 2**20))
     disk_images = disk / (ours.bytes_written / ours.n_images)
     print(f"(a) disk  : write + fsync of {ours.bytes_written / MB:.0f} MB: {disk / MB:.0f} MB/s, i.e. at most "
@@ -77,6 +78,10 @@ def _case(
     return ours, baseline, disk
 
 
+def _env(pairs: list[str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="483 x 132 and 1,000 x 128 only, short baseline")
     parser.add_argument("--repeats", type=int, default=1, help="conversions per case; the fastest is reported")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment of the conversion process, e.g. GOMP_SPINCOUNT=10000 (repeatable)")
     parser.add_argument("--baseline-images", type=int, default=None,
                         help="images the baseline transforms (default 200, 50 with --quick)")
     parser.add_argument("--cold", action="store_true", help="evict the input from the page cache first")
@@ -95,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         args.baseline_images = 50 if args.quick else 200
     cases = [("483 x 132", 483, 132), ("1000 x 128", 1000, 128) if args.quick else ("8000 x 128", 8000, 128)]
     print(f"cryolike_hydra end-to-end benchmark: {os.cpu_count()} cores, torch {torch.__version__} "
-          f"({args.threads or torch.get_num_threads()} intra-op threads), device {args.device}")
+          f"({args.threads or torch.get_num_threads()} intra-op threads), device {args.device}"
+          + (f", environment {' '.join(args.env)}" if args.env else ""))
     with tempfile.TemporaryDirectory(dir=args.workdir) as temp:
         results = [(name, *_case(name, n, box, args, Path(temp))) for name, n, box in cases]
     print("\nsummary (all figures measured in this run)")

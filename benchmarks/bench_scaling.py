@@ -35,6 +35,10 @@ def _verdict(value: float, bound: float) -> str:
     return "met" if value <= bound else "NOT met"
 
 
+def _env(pairs: list[str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=None, help="N (default 8000, 1000 with --quick)")
@@ -44,26 +48,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", choices=("single", "double"), default="single")
     parser.add_argument("--mode", choices=("float32", "int16"), default="float32", help="MRC data type")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment of the conversion process, e.g. GOMP_SPINCOUNT=10000 (repeatable)")
     parser.add_argument("--quick", action="store_true", help="N = 1,000")
     parser.add_argument("--workdir", type=Path, default=None, help="folder for inputs and outputs (default: temp)")
     args = parser.parse_args(argv)
     n = args.n or (1000 if args.quick else 8000)
     print(f"cryolike_hydra scaling benchmark: {os.cpu_count()} cores, torch {torch.__version__} "
           f"({args.threads or torch.get_num_threads()} intra-op threads), device {args.device}, "
-          f"{args.box} x {args.box} px {args.mode}, batch {args.batch_size}, {args.precision}, plots off")
+          f"{args.box} x {args.box} px {args.mode}, batch {args.batch_size}, {args.precision}, plots off"
+          + (f", environment {' '.join(args.env)}" if args.env else ""))
     runs: list[ConversionRun] = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as temp:
         for count in (n, 4 * n):
             stack = make_stack(Path(temp) / f"input_{count}", count, args.box, mode=args.mode)
             load = MachineLoad()
             run = run_conversion(stack, Path(temp) / "output", batch_size=args.batch_size, device=args.device,
-                                 precision=args.precision, threads=args.threads)
+                                 precision=args.precision, threads=args.threads, env=_env(args.env))
             runs.append(run)
             print(f"N = {count:6d}: {run.seconds:7.2f} s  {run.images_per_second:6.0f} images/s  peak RSS "
                   f"{run.peak_rss / GB:.3f} GB ({run.rss_after_import / GB:.2f} GB after imports)  input "
                   f"{stack.nbytes / MB:.0f} MB  wrote {run.bytes_written / MB:.0f} MB at "
                   f"{run.write_rate / MB:.0f} MB/s")
-            print("          " + load.others(run.cpu_seconds))
+            print("          " + load.others(run.cpu_seconds) + f"; code: {run.package}")
             stack.mrc.unlink()  # keep the disk footprint to one input and one output at a time
             shutil.rmtree(Path(temp) / "output")
     small, large = runs

@@ -127,7 +127,7 @@ def bench(n: int, precision: str, batch: int, device: str, reps: int, check: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--batch", type=int, default=128, help="images per timed call")
+    parser.add_argument("--batch", type=int, default=64, help="images per timed call")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--precisions", nargs="+", choices=["single", "double"], default=["single", "double"])
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions, the best is kept")

@@ -189,6 +189,7 @@ class ConversionRun:
     device: str
     precision: str
     batch_size: int
+    package: str  # the folder cryolike_hydra was imported from
 
     @property
     def images_per_second(self) -> float:
@@ -205,6 +206,7 @@ _CHILD = textwrap.dedent(
     import json, logging, sys, time
     import psutil
     args = json.loads(sys.argv[1])
+    import cryolike_hydra  # first, as the command line does: whatever it sets up before torch loads applies
     import torch
     from cryolike_hydra.convert_particle_stacks import convert_particle_stacks_from_indexed_star_files
     from cryolike_hydra.descriptor import DescriptorSpec
@@ -218,19 +220,35 @@ _CHILD = textwrap.dedent(
     )
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "rss_after_import": rss, "n_images": summary.images_written,
-                      "device": summary.device}))
+                      "device": summary.device, "package": cryolike_hydra.__path__[0]}))
     """
 )
 
 
-def run_child(code: str, args: dict[str, Any]) -> tuple[dict[str, Any], float, resource.struct_rusage]:
-    """Run ``code`` in a fresh Python with ``sys.argv[1]`` = JSON ``args``; it prints one JSON line last.
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _child_environment(extra: dict[str, str] | None) -> dict[str, str]:
+    """The caller's environment plus ``extra``; without a PYTHONPATH of the caller's, the child imports
+    ``cryolike_hydra`` from this checkout (not from wherever the package happens to be installed)."""
+    environment = {**os.environ, **(extra or {})}
+    environment.setdefault("PYTHONPATH", str(REPO))
+    return environment
+
+
+def run_child(
+    code: str, args: dict[str, Any], env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], float, resource.struct_rusage]:
+    """Run ``code`` in a fresh Python with ``sys.argv[1]`` = JSON ``args`` and ``env`` added to the
+    environment; it prints one JSON line last.
 
     Returns that JSON, the child's wall time and its own resource usage (``wait4``: peak RSS and CPU
     of this child alone; ``RUSAGE_CHILDREN`` would be a running maximum over every child so far)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", code, json.dumps(args)], stdout=out, stderr=err)
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps(args)], stdout=out, stderr=err, env=_child_environment(env)
+        )
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -252,10 +270,12 @@ def run_conversion(
     plots: bool = False,
     threads: int | None = None,
     cold: bool = False,
+    env: dict[str, str] | None = None,
 ) -> ConversionRun:
     """Convert ``stack`` into ``output`` (removed first) in a fresh Python process and measure it.
 
-    ``cold``: evict the MRC file from the page cache first, so that it is read from the disk."""
+    ``cold``: evict the MRC file from the page cache first, so that it is read from the disk.
+    ``env``: extra environment variables of the child (e.g. OpenMP settings, read when torch loads)."""
     if output.exists():
         shutil.rmtree(output)  # outside the timing (overwrite=true would delete it inside)
     if cold:
@@ -264,7 +284,7 @@ def run_conversion(
         "star": str(stack.star), "output": str(output), "batch_size": batch_size, "device": device,
         "precision": precision, "plots": plots, "threads": threads,
     }
-    result, process_seconds, usage = run_child(_CHILD, args)
+    result, process_seconds, usage = run_child(_CHILD, args, env)
     return ConversionRun(
         n_images=int(result["n_images"]),
         seconds=float(result["seconds"]),
@@ -276,6 +296,7 @@ def run_conversion(
         device=str(result["device"]),
         precision=precision,
         batch_size=batch_size,
+        package=str(result["package"]),
     )
 
 

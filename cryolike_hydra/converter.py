@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,7 @@ from .processing import TORCH_REAL, ImageProcessor, select_device
 from .star import read_indexed_star, read_paired_star
 from .streaming import HostBuffers, to_host
 from .validation import CheckedInput, DescriptorSource, check_input
-from .writer import StackFiles, stack_metadata, write_stack
+from .writer import StackFiles, StagedStack, stack_metadata, stage_stack
 
 log = logging.getLogger(__name__)
 
@@ -405,9 +406,10 @@ class ParticleStackConverter:
             reader.read(stack.rows, out=raw.numpy())
             return raw
 
-        def save(stack: StackPlan, images: list[torch.Tensor], flags: np.ndarray) -> None:
-            # images = [phys, fourier], emptied once written: the stack's ~N·330 kB (128 px) are freed
-            # before its files are hashed, not when this returns.
+        def save(stack: StackPlan, images: list[torch.Tensor], flags: np.ndarray) -> Future[None]:
+            # Write thread: serialise the stack's files under temporary names, then hand the disk sync,
+            # renames and manifest to the commit thread. images = [phys, fourier] is emptied here, so the
+            # images are freed once serialised, while the disk is still busy with them.
             phys, fourier = images
             images.clear()
             files = StackFiles.of(self.folder.path, stack.counter)
@@ -418,13 +420,22 @@ class ParticleStackConverter:
             )
             outputs = _stack_outputs(files, self.flag_plots)
             written.extend(outputs)
-            write_stack(files, phys, fourier, meta)
+            staged: StagedStack | None = stage_stack(files, phys, fourier, meta)
             if self.flag_plots:
                 from .plots import write_plots  # matplotlib is imported only when plots are asked for
 
+                assert staged is not None
+                staged.commit()  # the data files first, then the plots, as always
+                staged = None
                 write_plots(files, phys.numpy(), fourier.numpy(), descriptor.polar_grid, descriptor.n_pixels,
                             descriptor.pixel_size)
             del phys, fourier
+            return commit_pool.submit(commit, stack, staged, outputs)
+
+        def commit(stack: StackPlan, staged: StagedStack | None, outputs: list[Path]) -> None:
+            # Commit thread (waits on the disk, holds no images): fsync + rename, metadata last.
+            if staged is not None:
+                staged.commit()
             # Only now is the stack complete: record it, so a resumed run can trust it.
             manifest.record_stack(stack.counter, self.folder.path, outputs, table, stack.rows)
             manifest.accounting = accountant(manifest.stacks)
@@ -434,12 +445,15 @@ class ParticleStackConverter:
         progress = tqdm(total=len(plan.stacks), initial=len(plan.stacks) - len(todo), unit="stack",
                         desc="converting", disable=None)
         try:
+            # Shut down in reverse order: the write pool (which submits commits) before the commit pool.
             with (
                 ThreadPoolExecutor(1, "cryolike-read") as read_pool,
+                ThreadPoolExecutor(1, "cryolike-commit") as commit_pool,
                 ThreadPoolExecutor(1, "cryolike-write") as write_pool,
             ):
                 next_raw: Future[torch.Tensor] | None = read_pool.submit(load, todo[0], 0) if todo else None
-                pending_write: Future[None] | None = None
+                pending_write: Future[Future[None]] | None = None
+                commits: deque[Future[None]] = deque()
                 for k, stack in enumerate(todo):
                     assert next_raw is not None
                     raw = next_raw.result()
@@ -452,12 +466,16 @@ class ParticleStackConverter:
                     phys, fourier = to_host((batch.phys, batch.fourier))
                     del batch
                     if pending_write is not None:
-                        pending_write.result()  # at most one stack waits to be written
+                        commits.append(pending_write.result())  # at most one stack waits to be serialised
+                    while len(commits) > 1 or (commits and commits[0].done()):
+                        commits.popleft().result()  # at most one stack waits for the disk; raises its error
                     pending_write = write_pool.submit(save, stack, [phys, fourier], flags)
-                    del phys, fourier  # the write owns them now: freed as soon as they are on disk
+                    del phys, fourier  # the write owns them now: freed as soon as they are serialised
                     progress.update(1)
                 if pending_write is not None:
-                    pending_write.result()
+                    commits.append(pending_write.result())
+                while commits:
+                    commits.popleft().result()
         except CryolikeError:
             # Bad pixel data found mid-run: take back what this run wrote, so no partial output remains.
             self._roll_back(written, manifest, done, table, plan, created)

@@ -77,11 +77,12 @@ def _kernel_ft(k: np.ndarray, width: int, beta: float) -> np.ndarray:
     return half * np.cos(np.multiply.outer(k, nodes * half)) @ values
 
 
-def direct_polar_transform(images: np.ndarray, grid: PolarGrid, chunk: int = 2048) -> np.ndarray:
+def direct_polar_transform(images: np.ndarray, grid: PolarGrid, max_elements: int = 2**22) -> np.ndarray:
     """Reference: the SPEC §3 sum evaluated directly in float64.
 
     ``images`` (N, n, n) real → (N, n_shells, n_inplanes) complex128. The sum is separable:
     first over the columns b for a chunk of points (two real GEMMs), then over the rows a.
+    Points are taken in chunks so that the (N, n, chunk) intermediate has ≤ ``max_elements``.
     """
     images = np.asarray(images, dtype=np.float64)
     if images.ndim == 2:
@@ -94,6 +95,7 @@ def direct_polar_transform(images: np.ndarray, grid: PolarGrid, chunk: int = 204
     omega_y = (4.0 * np.pi / n) * y.ravel()
     m = np.arange(n) - n // 2
     out = np.empty((n_images, omega_x.size), dtype=np.complex128)
+    chunk = max(16, max_elements // max(1, n_images * n))
     for start in range(0, omega_x.size, chunk):
         sl = slice(start, start + chunk)
         phase_y = np.multiply.outer(m, omega_y[sl])  # (n_b, p)
@@ -111,6 +113,7 @@ class PolarNufft:
     on the plan's device) to ``(B, n_shells, n_inplanes)`` complex64 / complex128, factor c
     included. Any B is accepted; the batch is processed in chunks whose work buffers are kept by
     the plan (a lock serialises concurrent calls). Same input, same device: bit-identical output.
+    ``kernel_width`` and ``oversampling`` override ``KERNEL_SETTINGS`` (for tuning and tests).
     """
 
     def __init__(
@@ -152,7 +155,9 @@ class PolarNufft:
         self._interp, mirror_source = self._interpolation_matrix(beta)
         self._mirror_source = torch.as_tensor(mirror_source, device=self.device)
         self.n_grid = m_grid * (m_grid // 2 + 1)
-        per_image = (m_grid * m_grid + 4 * (self.n_grid + mirror_source.size)) * self._deconv.element_size()
+        # Work buffers per image: padded grid, spectrum, operand (with mirrored rows), result.
+        reals = m_grid * m_grid + 2 * self.n_grid + 2 * self._interp.shape[1] + 2 * self._interp.shape[0]
+        per_image = reals * self._deconv.element_size()
         images_cap, bytes_cap = _CHUNK.get(self.device.type, _CHUNK["cuda"])
         self.chunk_size = max(1, min(images_cap, bytes_cap // per_image))
         # The CPU does the two transposes (spectrum in, values out) in blocks that stay in cache
@@ -179,20 +184,26 @@ class PolarNufft:
         x, y = x[:, : self.n_computed].ravel(), y[:, : self.n_computed].ravel()
         n_points = x.size
         taps = np.arange(width)
-        axes = []
-        for coord in (x, y):
-            t = (2.0 * m_grid / n) * coord  # ω / (2π / M): the point in grid units
-            idx = np.ceil(t - width / 2.0).astype(np.int64)[:, None] + taps[None, :]  # (P, w)
-            axes.append((idx, _kernel((t[:, None] - idx) * (2.0 / width), beta)))
-        (i1, k1), (i2, k2) = axes
-        l1 = np.broadcast_to(i1[:, :, None], (n_points, width, width)).ravel()
-        l2 = np.broadcast_to(i2[:, None, :], (n_points, width, width)).ravel()
-        values = (k1[:, :, None] * k2[:, None, :]).ravel() * (1.0 - 2.0 * ((l1 + l2) % 2))
-        l1, l2 = l1 % m_grid, l2 % m_grid
-        mirrored = l2 > m_grid // 2
-        col = l1 * half_cols + l2
-        source = ((-l1[mirrored]) % m_grid) * half_cols + (m_grid - l2[mirrored])
-        mirror_source, position = np.unique(source, return_inverse=True)
+        cols, vals = [], []
+        step = max(1, 2**20 // (width * width))  # points per block: bounds the temporaries
+        for start in range(0, n_points, step):
+            axes = []
+            for coord in (x[start : start + step], y[start : start + step]):
+                t = (2.0 * m_grid / n) * coord  # ω / (2π / M): the point in grid units
+                idx = np.ceil(t - width / 2.0).astype(np.int64)[:, None] + taps[None, :]  # (p, w)
+                axes.append((idx, _kernel((t[:, None] - idx) * (2.0 / width), beta)))
+            (i1, k1), (i2, k2) = axes
+            l1 = np.broadcast_to(i1[:, :, None], (len(i1), width, width)).ravel()
+            l2 = np.broadcast_to(i2[:, None, :], (len(i2), width, width)).ravel()
+            vals.append((k1[:, :, None] * k2[:, None, :]).ravel() * (1.0 - 2.0 * ((l1 + l2) % 2)))
+            l1, l2 = l1 % m_grid, l2 % m_grid
+            mirrored = l2 > m_grid // 2
+            # Mirrored taps are marked −1 − (index of their conjugate source) until all are known.
+            source = ((-l1) % m_grid) * half_cols + (m_grid - l2)
+            cols.append(np.where(mirrored, -1 - source, l1 * half_cols + l2))
+        col, values = np.concatenate(cols), np.concatenate(vals)
+        mirrored = col < 0
+        mirror_source, position = np.unique(-1 - col[mirrored], return_inverse=True)
         col[mirrored] = m_grid * half_cols + position
         shape = (n_points, m_grid * half_cols + mirror_source.size)
         indptr = np.arange(n_points + 1, dtype=np.int64) * (width * width)  # w² taps per point

@@ -1,15 +1,25 @@
 """Output files of one stack (SPEC §4), written atomically: a temporary name in the same folder,
-then a rename, so a crash never leaves a half-written file under a final name."""
+then a rename, so a crash never leaves a half-written file under a final name.
+
+A stack is written in two steps so that a pipeline can overlap them: ``stage_stack`` serialises the
+three files under temporary names (this needs the images; afterwards they can be freed), and
+``StagedStack.commit`` syncs each file to the disk and renames it into place, metadata last (this
+waits on the disk only). ``write_stack`` does both at once.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
 
-from .atomic import atomic_write
+from .atomic import FILE_MODE, TEMP_PREFIX, atomic_write
 from .descriptor import ImageDescriptor
 from .particles import ParticleTable
 
@@ -56,15 +66,77 @@ def owned_tensor(tensor: torch.Tensor) -> torch.Tensor:
 
 def save_tensor(path: Path, tensor: torch.Tensor) -> None:
     """A plain contiguous CPU tensor holding only these images (never a view of a larger storage)."""
-    data = owned_tensor(tensor)
-    atomic_write(path, lambda handle: torch.save(data, handle))
+    atomic_write(path, _tensor_writer(tensor))
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    atomic_write(path, _npz_writer(arrays))
+
+
+def _tensor_writer(tensor: torch.Tensor) -> Callable[[IO[bytes]], None]:
+    data = owned_tensor(tensor)
+    return lambda handle: torch.save(data, handle)
+
+
+def _npz_writer(arrays: dict[str, np.ndarray]) -> Callable[[IO[bytes]], None]:
     for key, value in arrays.items():
         if value.dtype == object:
             raise TypeError(f"refusing to write an object array for key {key!r}: it would need pickle")
-    atomic_write(path, lambda handle: np.savez(handle, **arrays))  # type: ignore[arg-type]
+    return lambda handle: np.savez(handle, **arrays)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A complete file under a temporary name beside ``final``, not yet synced to the disk nor renamed."""
+
+    temp: Path
+    final: Path
+
+    def commit(self) -> None:
+        """fsync (through a fresh descriptor: it syncs the file, whichever descriptor wrote it), rename."""
+        fd = os.open(self.temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.temp, self.final)
+
+    def discard(self) -> None:
+        self.temp.unlink(missing_ok=True)
+
+
+def stage_file(path: Path, write: Callable[[IO[bytes]], None]) -> StagedFile:
+    """Write through ``write(handle)`` to a temporary file beside ``path`` (same rules as atomic_write)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return StagedFile(Path(temp), path)
+
+
+@dataclass(frozen=True)
+class StagedStack:
+    """The three data files of a stack, staged; ``commit`` puts them in place in order, metadata last."""
+
+    files: tuple[StagedFile, ...]
+
+    def commit(self) -> None:
+        for position, staged in enumerate(self.files):
+            try:
+                staged.commit()
+            except BaseException:
+                self.discard(position)
+                raise
+
+    def discard(self, start: int = 0) -> None:
+        """Remove the temporary files not yet renamed (``start``: the first of them)."""
+        for staged in self.files[start:]:
+            staged.discard()
 
 
 def _scalar_of(values: np.ndarray) -> np.ndarray:
@@ -116,9 +188,25 @@ def stack_metadata(
     return meta
 
 
+def stage_stack(
+    files: StackFiles, phys: torch.Tensor, fourier: torch.Tensor, meta: dict[str, np.ndarray]
+) -> StagedStack:
+    """Serialise the three data files of one stack under temporary names (nothing final yet)."""
+    staged: list[StagedFile] = []
+    try:
+        for path, write in (
+            (files.phys, _tensor_writer(phys)),
+            (files.fourier, _tensor_writer(fourier)),
+            (files.metadata, _npz_writer(meta)),
+        ):
+            staged.append(stage_file(path, write))
+    except BaseException:
+        StagedStack(tuple(staged)).discard()
+        raise
+    return StagedStack(tuple(staged))
+
+
 def write_stack(files: StackFiles, phys: torch.Tensor, fourier: torch.Tensor, meta: dict[str, np.ndarray]) -> None:
     """Write the three data files of one stack; the metadata goes last, so a stack whose ``.npz``
     exists has both tensors complete."""
-    save_tensor(files.phys, phys)
-    save_tensor(files.fourier, fourier)
-    save_npz(files.metadata, meta)
+    stage_stack(files, phys, fourier, meta).commit()

@@ -25,6 +25,7 @@ from cryolike_hydra.mrc import read_mrc_header
 from cryolike_hydra.particles import make_table
 from cryolike_hydra.processing import ImageProcessor
 from cryolike_hydra.streaming import HostBuffers
+from cryolike_hydra.writer import StagedStack
 
 BOX = 16
 N_IMAGES = 40
@@ -188,7 +189,7 @@ def test_reading_and_transforming_overlap_writing(tmp_path: Path, monkeypatch: p
 
     real_read = ParticleImageReader.read
     real_process = ImageProcessor.__call__
-    real_write = converter_module.write_stack
+    real_write = converter_module.stage_stack
 
     def read(self: ParticleImageReader, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         k = calls["read"]
@@ -204,17 +205,18 @@ def test_reading_and_transforming_overlap_writing(tmp_path: Path, monkeypatch: p
         started[k].set()
         return real_process(self, raw)
 
-    def write(files: Any, phys: torch.Tensor, fourier: torch.Tensor, meta: dict[str, np.ndarray]) -> None:
+    def write(files: Any, phys: torch.Tensor, fourier: torch.Tensor, meta: dict[str, np.ndarray]) -> Any:
         k = int(files.phys.stem.rsplit("_", 1)[1])  # particles_phys_stack_00000k
         record("write start", k)
         if k + 1 in started:
             started[k + 1].wait(timeout=60)
-        real_write(files, phys, fourier, meta)
+        staged = real_write(files, phys, fourier, meta)
         record("write done", k)
+        return staged
 
     monkeypatch.setattr(ParticleImageReader, "read", read)
     monkeypatch.setattr(ImageProcessor, "__call__", process)
-    monkeypatch.setattr(converter_module, "write_stack", write)
+    monkeypatch.setattr(converter_module, "stage_stack", write)
     _convert(star, tmp_path / "out")
 
     position = {event: i for i, event in enumerate(events)}
@@ -227,21 +229,53 @@ def test_reading_and_transforming_overlap_writing(tmp_path: Path, monkeypatch: p
         assert position[("transform start", k)] < position[("read done", k + 2)], events
 
 
+def test_disk_sync_of_a_stack_overlaps_serialising_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stack k's fsync + rename (the commit) waits, up to a generous timeout, until stack k+1 is being
+    serialised: a writer that synced each stack before starting the next would time out instead."""
+    star, _ = _indexed_dataset(tmp_path / "data")
+    n_stacks = N_IMAGES // BATCH
+    staging: dict[int, threading.Event] = {k: threading.Event() for k in range(n_stacks)}
+    events: list[tuple[str, int]] = []
+    real_stage, real_commit = converter_module.stage_stack, StagedStack.commit
+
+    def stage(files: Any, phys: torch.Tensor, fourier: torch.Tensor, meta: dict[str, np.ndarray]) -> Any:
+        k = int(files.phys.stem.rsplit("_", 1)[1])
+        events.append(("stage start", k))
+        staging[k].set()
+        return real_stage(files, phys, fourier, meta)
+
+    def commit(self: StagedStack) -> None:
+        k = int(self.files[0].final.stem.rsplit("_", 1)[1])
+        if k + 1 in staging:
+            staging[k + 1].wait(timeout=60)
+        real_commit(self)
+        events.append(("commit done", k))
+
+    monkeypatch.setattr(converter_module, "stage_stack", stage)
+    monkeypatch.setattr(StagedStack, "commit", commit)
+    summary = _convert(star, tmp_path / "out")
+    assert summary.images_written == N_IMAGES
+    position = {event: i for i, event in enumerate(events)}
+    for k in range(n_stacks - 1):
+        assert position[("stage start", k + 1)] < position[("commit done", k)], events
+    assert not list((tmp_path / "out").rglob(".tmp-*"))  # every staged file was renamed into place
+
+
 def test_written_batches_are_freed_while_the_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing keeps a stack's images alive once they are on disk: memory does not grow with stacks."""
     star, _ = _indexed_dataset(tmp_path / "data")
     alive: list[tuple[weakref.ref[torch.Tensor], weakref.ref[torch.Tensor]]] = []
     leaks: list[int] = []
-    real_write = converter_module.write_stack
+    real_write = converter_module.stage_stack
 
-    def write(files: Any, phys: torch.Tensor, fourier: torch.Tensor, meta: dict[str, np.ndarray]) -> None:
-        # When stack k is handed to the writer, stack k-1 is on disk: its tensors must be gone.
+    def write(files: Any, phys: torch.Tensor, fourier: torch.Tensor, meta: dict[str, np.ndarray]) -> Any:
+        # When stack k is handed to the writer, stack k-1 is serialised: its tensors must be gone.
         if alive and any(ref() is not None for ref in alive[-1]):
             leaks.append(len(alive) - 1)
         alive.append((weakref.ref(phys), weakref.ref(fourier)))
-        real_write(files, phys, fourier, meta)
+        return real_write(files, phys, fourier, meta)
 
-    monkeypatch.setattr(converter_module, "write_stack", write)
+    monkeypatch.setattr(converter_module, "stage_stack", write)
     _convert(star, tmp_path / "out")
     assert len(alive) == N_IMAGES // BATCH
     assert leaks == []
