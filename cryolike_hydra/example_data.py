@@ -2,13 +2,15 @@
 
 ``python -m cryolike_hydra.example_data FOLDER`` writes three MRC stacks of particle-like images
 (7, 2 and 6 images: the seed's example) and the same particles described four ways:
-paired STAR files, one indexed RELION 3.1 STAR, one cryoSPARC ``.cs``, and a cryoSPARC job folder.
+paired STAR files (``star/``), one indexed RELION 3.1 STAR, one cryoSPARC ``.cs``, and a cryoSPARC
+job folder (``cryosparc/J1``).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +45,7 @@ class ExampleDataset:
     paired_stars: list[Path]
     indexed_star: Path
     cs_file: Path
-    cryosparc_project: Path  # holds job J1
+    cryosparc_folder: Path  # the cryoSPARC project folder holding job J1
     job_number: int
     box: int
     pixel_size: float
@@ -93,14 +95,16 @@ def _star_rows(ctf: dict[str, np.ndarray], rows: slice) -> dict[str, np.ndarray]
 
 
 def write_example_dataset(
-    folder: str | Path, counts: tuple[int, ...] = SEED_COUNTS, box: int = 64, pixel_size: float = 1.5
+    folder: str | Path, counts: Sequence[int] = SEED_COUNTS, box: int = 64, pixel_size: float = 1.5
 ) -> ExampleDataset:
     folder = Path(folder)
     n = sum(counts)
     images = particle_images(n, box)
     ctf = ctf_values(n)
     starts = np.cumsum((0, *counts))
-    names = ["ONE", "TWO", "THREE"] if len(counts) == 3 else [f"stack{i}" for i in range(len(counts))]
+    names = ["ONE", "TWO", "THREE", "FOUR", "FIVE"][: len(counts)] if len(counts) <= 5 else [
+        f"stack{i}" for i in range(len(counts))
+    ]
     stacks, paired = [], []
     optics = pd.DataFrame({
         "rlnOpticsGroup": [1], "rlnVoltage": [300.0], "rlnSphericalAberration": [2.7],
@@ -116,7 +120,7 @@ def write_example_dataset(
             **_star_rows(ctf, rows), "rlnVoltage": 300.0, "rlnSphericalAberration": 2.7,
             "rlnAmplitudeContrast": 0.1, "rlnImagePixelSize": pixel_size,
         })
-        star = folder / "paired" / f"{name}.star"
+        star = folder / "star" / f"{name}.star"
         star.parent.mkdir(parents=True, exist_ok=True)
         starfile.write({"particles": particles}, star, overwrite=True)
         paired.append(star)
@@ -142,7 +146,7 @@ def write_example_dataset(
     with open(cs_file, "wb") as handle:
         np.save(handle, records)
 
-    project, job = folder / "cryosparc_project", 1
+    project, job = folder / "cryosparc", 1
     job_dir = project / f"J{job}"
     for k, (start, stop) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
         write_mrc(job_dir / "restack" / f"batch_{k}_restacked.mrc", images[start:stop], pixel_size)

@@ -14,10 +14,10 @@ cryolike-convert input=indexed_star input.star_file=example_data/particles.star 
     batching.batch_size=10 output.folder=example_output/indexed_star
 cryolike-convert input=cryosparc input.file_cs=example_data/particles.cs \
     batching.batch_size=10 output.folder=example_output/cryosparc output.plots=false
-cryolike-convert input=cryosparc_job input.folder_cryosparc=example_data/cryosparc_project input.job_number=1 \
+cryolike-convert input=cryosparc_job input.folder_cryosparc=example_data/cryosparc input.job_number=1 \
     output.folder=example_output/cryosparc_job output.plots=false
 cryolike-convert input=star_files \
-    'input.star_file_list=[example_data/paired/ONE.star,example_data/paired/TWO.star,example_data/paired/THREE.star]' \
+    'input.star_file_list=[example_data/star/ONE.star,example_data/star/TWO.star,example_data/star/THREE.star]' \
     'input.particle_file_list=[example_data/stacks/ONE.mrcs,example_data/stacks/TWO.mrcs,example_data/stacks/THREE.mrcs]' \
     batching.batch_size=5 output.folder=example_output/star_files output.plots=false
 cryolike-convert -m input=indexed_star input.star_file=example_data/particles.star \

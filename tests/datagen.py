@@ -21,6 +21,8 @@ import pandas as pd
 import starfile
 from mrcfile.dtypes import HEADER_DTYPE
 
+from cryolike_hydra.example_data import ExampleDataset, write_example_dataset
+
 log = logging.getLogger(__name__)
 
 MODE_DTYPES: dict[int, Any] = {0: np.int8, 1: np.int16, 2: np.float32, 6: np.uint16, 12: np.float16}
@@ -276,51 +278,12 @@ def make_cryosparc_job(
     return CryosparcJob(job_dir, cs_file, batch_files, images)
 
 
-# --- a small complete example dataset (README) ---------------------------------------------------------
-@dataclass(frozen=True)
-class ExampleDataset:
-    folder: Path
-    stacks: list[Path]  # ONE.mrcs, TWO.mrcs, THREE.mrcs (7, 2 and 6 images, as in the seed's example)
-    paired_stars: list[Path]  # one RELION 3.0 STAR per stack, row i = image i
-    indexed_star: Path  # RELION 3.1 particles.star, NNNNNN@stacks/NAME.mrcs
-    cs_file: Path  # particles.cs, blob/path '>stacks/NAME.mrcs'
-    cryosparc_folder: Path  # cryosparc/J1 job folder
-    job_number: int
-    pixel_size: float
-    box: int
-
-
-def _blob_images(n: int, box: int, seed: int) -> np.ndarray:
-    """Noisy Gaussian blobs: images with a real spectrum, for plots and end-to-end runs."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[:box, :box] - box / 2
-    centres = rng.uniform(-box / 8, box / 8, (n, 2))
-    blobs = np.exp(-((y - centres[:, :1, None]) ** 2 + (x - centres[:, 1:, None]) ** 2) / (box / 6) ** 2)
-    return (blobs + 0.3 * rng.normal(size=(n, box, box))).astype(np.float32)
-
-
+# --- a small complete example dataset ------------------------------------------------------------------
 def make_example_dataset(
     folder: str | Path, counts: Sequence[int] = (7, 2, 6), box: int = 32, pixel_size: float = 2.0
 ) -> ExampleDataset:
-    """Write the example inputs for all four input kinds under ``folder``."""
-    folder = Path(folder)
-    names = ["ONE", "TWO", "THREE", "FOUR", "FIVE"][: len(counts)]
-    stacks, stars, all_names, all_paths, all_indices = [], [], [], [], []
-    for k, (name, count) in enumerate(zip(names, counts, strict=True)):
-        stack = write_mrc_stack(folder / "stacks" / f"{name}.mrcs", _blob_images(count, box, k), voxel_size=pixel_size)
-        stacks.append(stack)
-        rows = star_particles(count, seed=k)
-        rows["rlnImagePixelSize"] = pixel_size
-        stars.append(write_star_relion30(folder / "star" / f"{name}.star", rows))
-        all_names += image_names(f"stacks/{name}.mrcs", count)
-        all_paths += [f">stacks/{name}.mrcs"] * count
-        all_indices += list(range(count))
-    total = len(all_names)
-    particles = star_particles(total, names=all_names, optics_group=1, with_optics_columns=False, seed=10)
-    indexed = write_star_relion31(folder / "particles.star", particles, star_optics(pixel_size=pixel_size, box=box))
-    cs_file = write_cs(folder / "particles.cs", cs_rows(all_paths, all_indices, box=box, pixel_size=pixel_size))
-    make_cryosparc_job(folder / "cryosparc", 1, list(counts), box=box, pixel_size=pixel_size)
-    return ExampleDataset(folder, stacks, stars, indexed, cs_file, folder / "cryosparc", 1, pixel_size, box)
+    """The package's example dataset (all four input kinds), small by default for fast tests."""
+    return write_example_dataset(folder, counts, box, pixel_size)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -328,10 +291,7 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) != 1:
         log.error("usage: python tests/datagen.py OUTPUT_FOLDER")
         return 2
-    data = make_example_dataset(argv[0])
-    log.info("example dataset in %s:", data.folder)
-    for label, value in vars(data).items():
-        log.info("  %s: %s", label, value)
+    make_example_dataset(argv[0])
     return 0
 
 

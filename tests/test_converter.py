@@ -156,7 +156,7 @@ def test_seed_example_paired_star_files_never_combine_files(data, tmp_path, batc
 def test_seed_example_restacking_combines_files(data, tmp_path):
     out = tmp_path / "out"
     summary = convert_particle_stacks_from_cryosparc_restack(
-        None, str(data.cryosparc_project), data.job_number, folder_output=out, batch_size=10, flag_plots=False
+        None, str(data.cryosparc_folder), data.job_number, folder_output=out, batch_size=10, flag_plots=False
     )
     assert summary.n_stacks == 2
     _, _, first = _load(out, 0)
