@@ -44,7 +44,8 @@ class ImageProcessor:
         self.dtype = TORCH_REAL[descriptor.precision]
         grid = descriptor.polar_grid
         self.nufft = PolarNufft(descriptor.n_pixels, grid, descriptor.precision, device)
-        self.weights = torch.as_tensor(grid.weights, dtype=self.dtype, device=device)
+        # W_jk depends on the shell only: Σ_jk |F_jk|² W_jk = Σ_j w_j Σ_k |F_jk|².
+        self.shell_weights = torch.as_tensor(grid.weights[:, 0], dtype=self.dtype, device=device)
 
     def __call__(self, raw: torch.Tensor) -> ProcessedBatch:
         """raw: (B, n0, n0) real, any device; n0 = n_pixels · downsample_factor.
@@ -70,9 +71,9 @@ class ImageProcessor:
         if bool(bad.any()):
             x.masked_fill_(bad[:, None, None], 0.0)
         fourier = self.nufft(x)
-        power = fourier.abs().pow_(2).mul_(self.weights)  # |F|² W, as abs() ** 2 * W computes it
-        norm = torch.sqrt(power.sum(dim=(1, 2)))
-        del power
+        # |F|² as re² + im² (no square root and back, as abs() would do), summed along each shell.
+        shell_power = torch.view_as_real(fourier).square().sum(dim=(2, 3))  # (B, n_shells)
+        norm = torch.sqrt(shell_power @ self.shell_weights)
         norm = torch.where(norm > 0, norm, torch.ones_like(norm))
         fourier.div_(norm[:, None, None])
         return ProcessedBatch(phys=x, fourier=fourier, constant=constant, non_finite=non_finite)
