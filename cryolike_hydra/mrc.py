@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import mmap
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,19 +189,29 @@ class MrcStackReader:
 
     def __init__(self, info: MrcStackInfo) -> None:
         self.info = info
-        self._map: np.memmap | None = None
+        self._mmap: mmap.mmap | None = None
+        self._map: np.ndarray | None = None
 
-    def _mapped(self) -> np.memmap:
+    def _mapped(self) -> np.ndarray:
         if self._map is None:
             info = self.info
-            self._map = np.memmap(
-                info.path,
-                dtype=info.dtype,
-                mode="r",
-                offset=info.data_offset,
-                shape=(info.n_images, info.ny, info.nx),
-            )
+            with open(info.path, "rb") as handle:
+                self._mmap = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            count = info.n_images * info.ny * info.nx
+            flat = np.frombuffer(self._mmap, dtype=info.dtype, count=count, offset=info.data_offset)
+            self._map = flat.reshape(info.n_images, info.ny, info.nx)
         return self._map
+
+    def _release(self, first: int, length: int) -> None:
+        """Drop the pages of images [first, first + length) from this process's mapping once copied:
+        the kernel's page cache keeps them, but the process's resident memory no longer grows with the
+        part of the file read so far (it would otherwise reach the whole file's size)."""
+        if self._mmap is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        start = self.info.data_offset + first * self.info.image_bytes
+        end = start + length * self.info.image_bytes
+        aligned = start - start % mmap.PAGESIZE
+        self._mmap.madvise(mmap.MADV_DONTNEED, aligned, end - aligned)
 
     def read(self, indices: np.ndarray, dtype: np.dtype | type = np.float32) -> np.ndarray:
         """Images at 0-based ``indices`` (any order, repeats allowed) as ``(len(indices), ny, nx)``.
@@ -225,10 +236,14 @@ class MrcStackReader:
         data = self._mapped()
         for position, first, length in contiguous_runs(indices):
             out[position : position + length] = data[first : first + length]
+            self._release(first, length)
         return out
 
     def close(self) -> None:
-        self._map = None  # numpy unmaps the file once no view of it is left
+        self._map = None  # the array view must go before the map can be closed
+        if self._mmap is not None:
+            self._mmap.close()
+            self._mmap = None
 
     def __enter__(self) -> MrcStackReader:
         return self
