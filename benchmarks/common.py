@@ -182,7 +182,7 @@ class ConversionRun:
     n_images: int
     seconds: float  # the conversion call alone (input checks to the last file), inside the child
     process_seconds: float  # the whole child, Python and torch start-up included
-    peak_rss: int  # bytes: the child's peak resident set (ru_maxrss from wait4)
+    peak_rss: int  # bytes: the child's peak resident set since its exec (VmHWM, see ``_PEAK_RSS``)
     cpu_seconds: float  # user + system CPU time of the child
     rss_after_import: int  # bytes: the child's resident set before converting (torch loaded)
     bytes_written: int
@@ -201,7 +201,19 @@ class ConversionRun:
         return self.bytes_written / self.seconds
 
 
-_CHILD = textwrap.dedent(
+# The child's peak resident set since exec. Not ru_maxrss: Linux carries the resident size of the parent
+# as forked (before exec) into the child's ru_maxrss, and the parent holds the generated stack.
+_PEAK_RSS = """
+def peak_rss():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+"""
+
+_CHILD = _PEAK_RSS + textwrap.dedent(
     """
     import json, logging, sys, time
     import psutil
@@ -220,6 +232,7 @@ _CHILD = textwrap.dedent(
     )
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "rss_after_import": rss, "n_images": summary.images_written,
+                      "peak_rss": peak_rss(),
                       "device": summary.device, "package": cryolike_hydra.__path__[0]}))
     """
 )
@@ -289,7 +302,7 @@ def run_conversion(
         n_images=int(result["n_images"]),
         seconds=float(result["seconds"]),
         process_seconds=process_seconds,
-        peak_rss=int(usage.ru_maxrss) * 1024,  # kilobytes on Linux
+        peak_rss=int(result["peak_rss"]),
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         rss_after_import=int(result["rss_after_import"]),
         bytes_written=folder_bytes(output),
@@ -316,7 +329,7 @@ def disk_write_rate(folder: Path, nbytes: int, chunk: int = 8 * 2**20) -> float:
     return nbytes / seconds
 
 
-_BASELINE = textwrap.dedent(
+_BASELINE = _PEAK_RSS + textwrap.dedent(
     """
     import json, sys, time
     import warnings
@@ -352,7 +365,7 @@ _BASELINE = textwrap.dedent(
     torch.save(torch.stack(phys), args["output"] + "/phys.pt")  # no fsync, like CryoLike
     torch.save(torch.stack(fourier), args["output"] + "/fourier.pt")
     save_seconds = time.perf_counter() - start
-    print(json.dumps({"read_seconds": read_seconds, "transform_seconds": transform_seconds,
+    print(json.dumps({"read_seconds": read_seconds, "transform_seconds": transform_seconds, "peak_rss": peak_rss(),
                       "save_seconds": save_seconds, "n_images": n_images, "rss_after_import": rss}))
     """
 )
@@ -396,6 +409,6 @@ def run_baseline(stack: SyntheticStack, output: Path, n_images: int, threads: in
         read_seconds=float(result["read_seconds"]),
         transform_seconds=float(result["transform_seconds"]),
         save_seconds=float(result["save_seconds"]),
-        peak_rss=int(usage.ru_maxrss) * 1024,
+        peak_rss=int(result["peak_rss"]),
         rss_after_import=int(result["rss_after_import"]),
     )
