@@ -3,7 +3,9 @@ loads the input, and converts; they return the run's ``ConversionSummary``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .converter import ConversionSummary, ParticleStackConverter
 from .validation import DescriptorSource
@@ -15,6 +17,16 @@ __all__ = [
     "convert_particle_stacks_from_indexed_star_files",
     "convert_particle_stacks_from_star_files",
 ]
+
+
+def _convert(
+    load: Callable[[ParticleStackConverter], None], batch_size: int, options: dict[str, Any], **settings: Any
+) -> ConversionSummary:
+    """Build the converter from the wrapper's settings and extra ``options``, load the input, convert."""
+    batching = options.pop("batching", None)
+    converter = ParticleStackConverter(**settings, **options)
+    load(converter)
+    return converter.convert_stacks(batch_size, batching)
 
 
 def convert_particle_stacks_from_star_files(
@@ -37,13 +49,13 @@ def convert_particle_stacks_from_star_files(
     ``options`` are passed to ``ParticleStackConverter`` (``resume``, ``device``, ``dry_run``,
     ``n_stacks_max``, ``batching`` to override the batching mode).
     """
-    batching = options.pop("batching", None)
-    converter = ParticleStackConverter(
-        params_input, folder_output, pixel_size=pixel_size, downsample_factor=downsample_factor,
-        downsample_type=downsample_type, flag_plots=flag_plots, overwrite=overwrite, **options,  # type: ignore[arg-type]
+    return _convert(
+        lambda c: c.prepare_star_files(star_file_list, particle_file_list, defocus_angle_is_degree,
+                                       phase_shift_is_degree),
+        batch_size, options, image_descriptor=params_input, folder_output=folder_output, pixel_size=pixel_size,
+        downsample_factor=downsample_factor, downsample_type=downsample_type, flag_plots=flag_plots,
+        overwrite=overwrite,
     )
-    converter.prepare_star_files(star_file_list, particle_file_list, defocus_angle_is_degree, phase_shift_is_degree)
-    return converter.convert_stacks(batch_size, batching)  # type: ignore[arg-type]
 
 
 def convert_particle_stacks_from_indexed_star_files(
@@ -60,13 +72,12 @@ def convert_particle_stacks_from_indexed_star_files(
     **options: object,
 ) -> ConversionSummary:
     """One STAR indexing images as ``NNNNNN@stack.mrcs``; restacking by default."""
-    batching = options.pop("batching", None)
-    converter = ParticleStackConverter(
-        params_input, folder_output, pixel_size=pixel_size, downsample_factor=downsample_factor,
-        downsample_type=downsample_type, flag_plots=flag_plots, overwrite=overwrite, **options,  # type: ignore[arg-type]
+    return _convert(
+        lambda c: c.prepare_indexed_star_file(star_file, folder_mrc),
+        batch_size, options, image_descriptor=params_input, folder_output=folder_output, pixel_size=pixel_size,
+        downsample_factor=downsample_factor, downsample_type=downsample_type, flag_plots=flag_plots,
+        overwrite=overwrite,
     )
-    converter.prepare_indexed_star_file(star_file, folder_mrc)
-    return converter.convert_stacks(batch_size, batching)  # type: ignore[arg-type]
 
 
 def convert_particle_stacks_from_cryosparc(
@@ -84,13 +95,12 @@ def convert_particle_stacks_from_cryosparc(
     **options: object,
 ) -> ConversionSummary:
     """One cryoSPARC ``.cs`` indexing images by blob/path and blob/idx; restacking by default."""
-    batching = options.pop("batching", None)
-    converter = ParticleStackConverter(
-        params_input, folder_output, n_stacks_max, pixel_size, downsample_factor, downsample_type, flag_plots,
-        overwrite, **options,  # type: ignore[arg-type]
+    return _convert(
+        lambda c: c.prepare_indexed_cryosparc(file_cs, folder_cryosparc),
+        batch_size, options, image_descriptor=params_input, folder_output=folder_output, n_stacks_max=n_stacks_max,
+        pixel_size=pixel_size, downsample_factor=downsample_factor, downsample_type=downsample_type,
+        flag_plots=flag_plots, overwrite=overwrite,
     )
-    converter.prepare_indexed_cryosparc(file_cs, folder_cryosparc)
-    return converter.convert_stacks(batch_size, batching)  # type: ignore[arg-type]
 
 
 def convert_particle_stacks_from_cryosparc_restack(
@@ -108,10 +118,9 @@ def convert_particle_stacks_from_cryosparc_restack(
     **options: object,
 ) -> ConversionSummary:
     """A cryoSPARC job folder ``folder_cryosparc/J<job_number>``; restacking by default."""
-    batching = options.pop("batching", None)
-    converter = ParticleStackConverter(
-        params_input, folder_output, n_stacks_max, pixel_size, downsample_factor, downsample_type, flag_plots,
-        overwrite, **options,  # type: ignore[arg-type]
+    return _convert(
+        lambda c: c.prepare_sequential_cryosparc(folder_cryosparc or ".", job_number),
+        batch_size, options, image_descriptor=params_input, folder_output=folder_output, n_stacks_max=n_stacks_max,
+        pixel_size=pixel_size, downsample_factor=downsample_factor, downsample_type=downsample_type,
+        flag_plots=flag_plots, overwrite=overwrite,
     )
-    converter.prepare_sequential_cryosparc(folder_cryosparc or ".", job_number)
-    return converter.convert_stacks(batch_size, batching)  # type: ignore[arg-type]
