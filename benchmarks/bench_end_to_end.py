@@ -95,12 +95,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="environment of the conversion process, e.g. GOMP_SPINCOUNT=10000 (repeatable)")
     parser.add_argument("--baseline-images", type=int, default=None,
                         help="images the baseline transforms (default 200, 50 with --quick)")
+    parser.add_argument("--case", action="append", choices=("small", "large"), default=None,
+                        help="run only this case (small: 483 x 132, large: 8,000 x 128 or 1,000 with --quick)")
     parser.add_argument("--cold", action="store_true", help="evict the input from the page cache first")
     parser.add_argument("--workdir", type=Path, default=None, help="folder for inputs and outputs (default: temp)")
     args = parser.parse_args(argv)
     if args.baseline_images is None:
         args.baseline_images = 50 if args.quick else 200
     cases = [("483 x 132", 483, 132), ("1000 x 128", 1000, 128) if args.quick else ("8000 x 128", 8000, 128)]
+    if args.case:
+        cases = [case for case, key in zip(cases, ("small", "large"), strict=True) if key in args.case]
     print(f"cryolike_hydra end-to-end benchmark: {os.cpu_count()} cores, torch {torch.__version__} "
           f"({args.threads or torch.get_num_threads()} intra-op threads), device {args.device}"
           + (f", environment {' '.join(args.env)}" if args.env else ""))

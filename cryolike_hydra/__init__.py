@@ -6,6 +6,14 @@ functions and ``ParticleStackConverter``; the command line is ``cryolike-convert
 
 from __future__ import annotations
 
+import os
+
+# torch's CPU build runs its OpenMP workers on GNU libgomp, whose idle workers spin for a long time before
+# sleeping; in the converter's pipeline they then take the cores the read and write threads need
+# (benchmarks/bench_end_to_end.py, 8,000 x 128 px on 2 cores: 624-713 -> 866-1255 images/s, outputs
+# bit-identical). Only a default, and only effective when this package is imported before torch.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -17,17 +18,45 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write through ``write(handle)`` to a temporary file beside ``path``, then rename it into place."""
+@dataclass(frozen=True)
+class StagedFile:
+    """A complete file under a temporary name beside ``final``, not yet synced to the disk nor renamed."""
+
+    temp: Path
+    final: Path
+
+    def commit(self) -> None:
+        """fsync (through a fresh descriptor: it syncs the file, whichever descriptor wrote it), rename."""
+        fd = os.open(self.temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.temp, self.final)
+
+    def discard(self) -> None:
+        self.temp.unlink(missing_ok=True)
+
+
+def stage_file(path: Path, write: Callable[[IO[bytes]], None]) -> StagedFile:
+    """Write through ``write(handle)`` to a temporary file beside ``path``; ``commit()`` puts it in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
     os.fchmod(fd, FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return StagedFile(Path(temp), path)
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write through ``write(handle)`` to a temporary file beside ``path``, then fsync and rename it into place."""
+    staged = stage_file(path, write)
+    try:
+        staged.commit()
+    except BaseException:
+        staged.discard()
         raise

@@ -13,6 +13,7 @@ from .errors import ConfigError
 from .nufft import PolarNufft
 
 TORCH_REAL = {"single": torch.float32, "double": torch.float64}
+_POWER_SLICE_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,26 @@ class ImageProcessor:
             x.masked_fill_(bad[:, None, None], 0.0)
         fourier = self.nufft(x)
         # |F|² as re² + im² (no square root and back, as abs() would do), summed along each shell.
-        shell_power = torch.view_as_real(fourier).square().sum(dim=(2, 3))  # (B, n_shells)
+        shell_power = _shell_power(fourier)  # (B, n_shells)
         norm = torch.sqrt(shell_power @ self.shell_weights)
         norm = torch.where(norm > 0, norm, torch.ones_like(norm))
         fourier.div_(norm[:, None, None])
         return ProcessedBatch(phys=x, fourier=fourier, constant=constant, non_finite=non_finite)
+
+
+def _shell_power(fourier: torch.Tensor) -> torch.Tensor:
+    """(B, n_shells, n_inplanes) complex → (B, n_shells): Σ_k re² + im², a few images at a time.
+
+    The squares are a temporary as large as their images; in slices of ~``_POWER_SLICE_BYTES`` they stay
+    small (a whole batch's would be the largest allocation of the step). Every (image, shell) sum is
+    reduced on its own whatever the slice, so the bits equal those of the one-shot expression."""
+    pairs = torch.view_as_real(fourier)
+    per_image = pairs[0].numel() * pairs.element_size() if len(pairs) else 1
+    step = max(1, _POWER_SLICE_BYTES // per_image)
+    power = torch.empty(fourier.shape[:2], dtype=pairs.dtype, device=fourier.device)
+    for start in range(0, len(pairs), step):
+        power[start : start + step] = pairs[start : start + step].square().sum(dim=(2, 3))
+    return power
 
 
 def select_device(name: str | torch.device) -> torch.device:

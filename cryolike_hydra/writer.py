@@ -9,8 +9,6 @@ waits on the disk only). ``write_stack`` does both at once.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import IO
 import numpy as np
 import torch
 
-from .atomic import FILE_MODE, TEMP_PREFIX, atomic_write
+from .atomic import StagedFile, atomic_write, stage_file
 from .descriptor import ImageDescriptor
 from .particles import ParticleTable
 
@@ -85,38 +83,6 @@ def _npz_writer(arrays: dict[str, np.ndarray]) -> Callable[[IO[bytes]], None]:
     return lambda handle: np.savez(handle, **arrays)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class StagedFile:
-    """A complete file under a temporary name beside ``final``, not yet synced to the disk nor renamed."""
-
-    temp: Path
-    final: Path
-
-    def commit(self) -> None:
-        """fsync (through a fresh descriptor: it syncs the file, whichever descriptor wrote it), rename."""
-        fd = os.open(self.temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self.temp, self.final)
-
-    def discard(self) -> None:
-        self.temp.unlink(missing_ok=True)
-
-
-def stage_file(path: Path, write: Callable[[IO[bytes]], None]) -> StagedFile:
-    """Write through ``write(handle)`` to a temporary file beside ``path`` (same rules as atomic_write)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    os.fchmod(fd, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return StagedFile(Path(temp), path)
 
 
 @dataclass(frozen=True)
