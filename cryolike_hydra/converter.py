@@ -567,21 +567,9 @@ def _account(table: ParticleTable, plan: BatchPlan, counters: set[int] | None = 
     return out
 
 
-def _accounting(table: ParticleTable, plan: BatchPlan, recorded: dict[int, Any]) -> dict[str, Any]:
-    """The manifest's image accounting: in = written + left (n_stacks_max) + pending (not yet written)."""
-    per_file = _account(table, plan, set(recorded))
-    return {
-        "images_in": len(table),
-        "images_written": sum(f["written"] for f in per_file.values()),
-        "images_left": sum(f["left"] for f in per_file.values()),
-        "images_pending": sum(f["pending"] for f in per_file.values()),
-        "per_file": per_file,
-    }
-
-
 class _Accountant:
-    """``_accounting`` kept up to date stack by stack: the same figures, but O(files) per update
-    instead of a pass over the whole table (which made a run of 10^6 images quadratic)."""
+    """The manifest's image accounting (in = written + left (n_stacks_max) + pending), kept up to date
+    stack by stack: O(files) per update instead of a pass over the whole table (quadratic at 10^6 images)."""
 
     def __init__(self, table: ParticleTable, plan: BatchPlan) -> None:
         files, inverse = np.unique(table.source_file.astype(str), return_inverse=True)
@@ -599,7 +587,7 @@ class _Accountant:
         self.counted: set[int] = set()
 
     def __call__(self, recorded: dict[int, Any]) -> dict[str, Any]:
-        """The accounting with the stacks in ``recorded`` written (equal to ``_accounting``)."""
+        """The accounting with the stacks in ``recorded`` written."""
         now = {c for c in recorded if c in self.per_stack}
         for counter, sign in [(c, 1) for c in now - self.counted] + [(c, -1) for c in self.counted - now]:
             ids, counts = self.per_stack[counter]
