@@ -1,14 +1,19 @@
 """Atomic file writes: a temporary name in the same folder, then a rename, so a crash never leaves a
-half-written file under a final name (and a reader sees the old file or the new one, never a mix)."""
+half-written file under a final name (and a reader sees the old file or the new one, never a mix).
+
+Every file is hashed (sha256) as its bytes are written, so the run manifest never reads a file back."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 TEMP_PREFIX = ".tmp-"
 # mkstemp creates files readable by their owner only; outputs get the usual umask-based mode instead,
@@ -18,12 +23,63 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 
 
+# Pieces of a large write that are hashed in the pool while they are written (see HashingWriter.write).
+_OVERLAP_PIECE = 8 << 20
+_hash_pool = ThreadPoolExecutor(4, "cryolike-hash")
+
+
+class HashingWriter(io.RawIOBase):
+    """A write-only, forward-only file that hashes every byte it passes on to ``handle``.
+
+    Seeking is refused, so the digest is that of the file: writers that would go back to patch a
+    header (``zipfile``, hence ``numpy.savez``) see an unseekable file and stream instead."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        super().__init__()
+        self._handle = handle
+        self._digest = hashlib.sha256()
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")  # torch.save hands over memoryviews of the storages: no copy
+        # A large buffer goes in pieces, each hashed in another thread while it is written: hashlib and
+        # the file write both release the GIL, so the two overlap where a core is free.
+        for start in range(0, view.nbytes, _OVERLAP_PIECE):
+            piece = view[start : start + _OVERLAP_PIECE]
+            if piece.nbytes < _OVERLAP_PIECE:
+                self._digest.update(piece)
+                self._handle.write(piece)
+            else:
+                hashed = _hash_pool.submit(self._digest.update, piece)
+                self._handle.write(piece)
+                hashed.result()  # before the next piece: the digest takes the pieces in order
+        self._position += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self._position
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        raise io.UnsupportedOperation("seek: output files are written front to back and hashed on the way")
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class StagedFile:
-    """A complete file under a temporary name beside ``final``, not yet synced to the disk nor renamed."""
+    """A complete file under a temporary name beside ``final``, not yet synced to the disk nor renamed;
+    ``sha256`` is the digest of its content."""
 
     temp: Path
     final: Path
+    sha256: str
 
     def commit(self) -> None:
         """fsync (through a fresh descriptor: it syncs the file, whichever descriptor wrote it), rename."""
@@ -45,18 +101,21 @@ def stage_file(path: Path, write: Callable[[IO[bytes]], None]) -> StagedFile:
     os.fchmod(fd, FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
-            write(handle)
+            hashing = HashingWriter(handle)
+            write(hashing)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    return StagedFile(Path(temp), path)
+    return StagedFile(Path(temp), path, hashing.hexdigest())
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write through ``write(handle)`` to a temporary file beside ``path``, then fsync and rename it into place."""
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> str:
+    """Write through ``write(handle)`` to a temporary file beside ``path``, then fsync and rename it into
+    place; returns the file's sha256."""
     staged = stage_file(path, write)
     try:
         staged.commit()
     except BaseException:
         staged.discard()
         raise
+    return staged.sha256

@@ -418,26 +418,27 @@ class ParticleStackConverter:
             meta = stack_metadata(
                 rows, descriptor, checked.pixel_size, flags, per_file if batching is Batching.PER_FILE else None
             )
-            outputs = _stack_outputs(files, self.flag_plots)
-            written.extend(outputs)
-            staged: StagedStack | None = stage_stack(files, phys, fourier, meta)
+            staged = stage_stack(files, phys, fourier, meta)
+            digests = staged.digests()
+            written.extend(digests)
+            to_commit: StagedStack | None = staged
             if self.flag_plots:
                 from .plots import write_plots  # matplotlib is imported only when plots are asked for
 
-                assert staged is not None
                 staged.commit()  # the data files first, then the plots, as always
-                staged = None
-                write_plots(files, phys.numpy(), fourier.numpy(), descriptor.polar_grid, descriptor.n_pixels,
-                            descriptor.pixel_size)
+                to_commit = None
+                written.extend(files.plot_files())  # before writing: a failure part way leaves no plot behind
+                digests.update(write_plots(files, phys.numpy(), fourier.numpy(), descriptor.polar_grid,
+                                           descriptor.n_pixels, descriptor.pixel_size))
             del phys, fourier
-            return commit_pool.submit(commit, stack, staged, outputs)
+            return commit_pool.submit(commit, stack, to_commit, digests)
 
-        def commit(stack: StackPlan, staged: StagedStack | None, outputs: list[Path]) -> None:
+        def commit(stack: StackPlan, staged: StagedStack | None, digests: dict[Path, str]) -> None:
             # Commit thread (waits on the disk, holds no images): fsync + rename, metadata last.
             if staged is not None:
                 staged.commit()
             # Only now is the stack complete: record it, so a resumed run can trust it.
-            manifest.record_stack(stack.counter, self.folder.path, outputs, table, stack.rows)
+            manifest.record_stack(stack.counter, self.folder.path, digests, table, stack.rows)
             manifest.accounting = accountant(manifest.stacks)
             self.folder.write_json(MANIFEST_FILE, manifest.to_json())
 

@@ -24,6 +24,7 @@ CHUNK = 1 << 20
 
 
 def sha256_of(path: Path) -> str:
+    """Read back and hash a file (to verify a previous run's stacks on resume)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK):
@@ -78,13 +79,16 @@ class Manifest:
             "complete": self.complete,
         }
 
-    def record_stack(self, counter: int, folder: Path, files: list[Path], table: ParticleTable, rows: Any) -> None:
+    def record_stack(
+        self, counter: int, folder: Path, digests: dict[Path, str], table: ParticleTable, rows: Any
+    ) -> None:
+        """A finished stack: ``digests`` holds the sha256 of each of its files (computed as they were written)."""
         self.stacks[counter] = {
             "counter": counter,
             "n_images": len(rows),
             "first": provenance(table, int(rows[0])),
             "last": provenance(table, int(rows[-1])),
-            "files": {str(p.relative_to(folder)): sha256_of(p) for p in files},
+            "files": {str(path.relative_to(folder)): digest for path, digest in digests.items()},
         }
 
     def verified_stacks(self, folder: Path) -> set[int]:

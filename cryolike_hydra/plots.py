@@ -24,12 +24,15 @@ def _grid_shape(count: int) -> tuple[int, int]:
     return math.ceil(count / cols), cols
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
-    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=80))
-    plt.close(fig)
+def _save(fig: plt.Figure, path: Path) -> str:
+    """Write the figure as PNG; returns the file's sha256."""
+    try:
+        return atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=80))
+    finally:
+        plt.close(fig)
 
 
-def plot_physical(phys: np.ndarray, path: Path) -> None:
+def plot_physical(phys: np.ndarray, path: Path) -> str:
     """Up to 16 physical images (N, n, n); row index (y) runs down, as in the MRC."""
     count = min(len(phys), MAX_IMAGES)
     rows, cols = _grid_shape(count)
@@ -39,10 +42,10 @@ def plot_physical(phys: np.ndarray, path: Path) -> None:
         if k < count:
             ax.imshow(phys[k], cmap="gray", origin="upper")
     fig.suptitle("physical images")
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def plot_fourier(fourier: np.ndarray, grid: PolarGrid, path: Path) -> None:
+def plot_fourier(fourier: np.ndarray, grid: PolarGrid, path: Path) -> str:
     """Real part of up to 16 Fourier images (N, n_shells, n_inplanes) on polar axes."""
     count = min(len(fourier), MAX_IMAGES)
     rows, cols = _grid_shape(count)
@@ -61,10 +64,10 @@ def plot_fourier(fourier: np.ndarray, grid: PolarGrid, path: Path) -> None:
         else:
             ax.axis("off")
     fig.suptitle("Fourier images (real part)")
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def plot_power_spectrum(fourier: np.ndarray, grid: PolarGrid, n_pixels: int, pixel_size: float, path: Path) -> None:
+def plot_power_spectrum(fourier: np.ndarray, grid: PolarGrid, n_pixels: int, pixel_size: float, path: Path) -> str:
     """Mean |F|² per shell against resolution in Å (log scale)."""
     power = np.mean(np.abs(fourier) ** 2, axis=(0, 2))
     resolution = grid.resolution_angstrom(n_pixels, pixel_size)
@@ -78,12 +81,15 @@ def plot_power_spectrum(fourier: np.ndarray, grid: PolarGrid, n_pixels: int, pix
     ax.set_ylabel("mean power")
     ax.set_title("power spectrum")
     fig.tight_layout()
-    _save(fig, path)
+    return _save(fig, path)
 
 
 def write_plots(
     files: StackFiles, phys: np.ndarray, fourier: np.ndarray, grid: PolarGrid, n_pixels: int, pixel_size: float
-) -> None:
-    plot_physical(phys, files.plot_phys)
-    plot_fourier(fourier, grid, files.plot_fourier)
-    plot_power_spectrum(fourier, grid, n_pixels, pixel_size, files.plot_power)
+) -> dict[Path, str]:
+    """The three plots of a stack; returns each file's sha256 by path."""
+    return {
+        files.plot_phys: plot_physical(phys, files.plot_phys),
+        files.plot_fourier: plot_fourier(fourier, grid, files.plot_fourier),
+        files.plot_power: plot_power_spectrum(fourier, grid, n_pixels, pixel_size, files.plot_power),
+    }

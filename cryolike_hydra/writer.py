@@ -9,7 +9,9 @@ waits on the disk only). ``write_stack`` does both at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -64,16 +66,61 @@ def owned_tensor(tensor: torch.Tensor) -> torch.Tensor:
 
 def save_tensor(path: Path, tensor: torch.Tensor) -> None:
     """A plain contiguous CPU tensor holding only these images (never a view of a larger storage)."""
-    atomic_write(path, _tensor_writer(tensor))
+    atomic_write(path, tensor_writer(tensor))
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, _npz_writer(arrays))
 
 
-def _tensor_writer(tensor: torch.Tensor) -> Callable[[IO[bytes]], None]:
+class _ZipCrc32Switch:
+    """Turns off the CRC32 that torch.save computes for every record of its zip archive.
+
+    torch.load never checks those CRCs (PyTorch builds its zip reader without the check), the run
+    manifest keeps a sha256 of every file, and the CRCs were a third of a stack's serialisation time.
+    The setting is process-wide: concurrent writers are counted under a lock, and the value found
+    before the first one is restored when the last one finishes."""
+
+    def __init__(self) -> None:
+        try:  # torch >= 2.6; older versions always compute the CRCs
+            from torch.utils.serialization import config
+        except ImportError:
+            config = None
+        self._config = config
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = True
+
+    @contextmanager
+    def off(self) -> Iterator[None]:
+        if self._config is None:
+            yield
+            return
+        with self._lock:
+            if self._users == 0:
+                self._saved = self._config.save.compute_crc32
+                self._config.save.compute_crc32 = False
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._config.save.compute_crc32 = self._saved
+
+
+_zip_crc32 = _ZipCrc32Switch()
+
+
+def tensor_writer(tensor: torch.Tensor) -> Callable[[IO[bytes]], None]:
     data = owned_tensor(tensor)
-    return lambda handle: torch.save(data, handle)
+
+    def write(handle: IO[bytes]) -> None:
+        with _zip_crc32.off():
+            torch.save(data, handle)
+
+    return write
 
 
 def _npz_writer(arrays: dict[str, np.ndarray]) -> Callable[[IO[bytes]], None]:
@@ -83,13 +130,15 @@ def _npz_writer(arrays: dict[str, np.ndarray]) -> Callable[[IO[bytes]], None]:
     return lambda handle: np.savez(handle, **arrays)  # type: ignore[arg-type]
 
 
-
-
 @dataclass(frozen=True)
 class StagedStack:
     """The three data files of a stack, staged; ``commit`` puts them in place in order, metadata last."""
 
     files: tuple[StagedFile, ...]
+
+    def digests(self) -> dict[Path, str]:
+        """sha256 of each file, by final path."""
+        return {staged.final: staged.sha256 for staged in self.files}
 
     def commit(self) -> None:
         for position, staged in enumerate(self.files):
@@ -161,8 +210,8 @@ def stage_stack(
     staged: list[StagedFile] = []
     try:
         for path, write in (
-            (files.phys, _tensor_writer(phys)),
-            (files.fourier, _tensor_writer(fourier)),
+            (files.phys, tensor_writer(phys)),
+            (files.fourier, tensor_writer(fourier)),
             (files.metadata, _npz_writer(meta)),
         ):
             staged.append(stage_file(path, write))

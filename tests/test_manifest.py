@@ -70,6 +70,20 @@ def test_manifest_records_tool_config_inputs_and_stacks(data: Path, tmp_path: Pa
             assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
 
 
+def test_the_recorded_digests_are_those_of_the_files_plots_included(data: Path, tmp_path: Path) -> None:
+    """The digests are taken from the bytes as they are written, not by reading the files back."""
+    out = tmp_path / "out"
+    convert(data, out, batch_size=8, flag_plots=True)
+    stacks = json.loads((out / MANIFEST_FILE).read_text())["stacks"]
+    names = sorted(name for stack in stacks for name in stack["files"])
+    assert len(names) == 2 * 6 and sum(name.endswith(".png") for name in names) == 6
+    on_disk = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.parent != out)
+    assert names == on_disk  # every stack file, and nothing else, in the subfolders
+    for stack in stacks:
+        for name, digest in stack["files"].items():
+            assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
+
+
 def test_every_image_is_accounted_for_per_input_file(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     summary = convert(data, out, n_stacks_max=2)  # 8 of 14 images: a.mrcs 0..7
