@@ -12,11 +12,12 @@ from __future__ import annotations
 import mmap
 import os
 from collections import OrderedDict
+from types import TracebackType
 
 import numpy as np
 
 from .errors import InputError
-from .mrc import MrcStackInfo, contiguous_runs
+from .mrc import MrcStackInfo
 from .particles import ParticleTable
 
 MAX_OPEN_FILES = 32
@@ -27,8 +28,24 @@ _PREFETCH = getattr(mmap, "MADV_WILLNEED", None)  # start reading the whole run 
 _MAX_RUN_BYTES = 64 * 2**20
 
 
+def contiguous_runs(indices: np.ndarray) -> list[tuple[int, int, int]]:
+    """Split ``indices`` (in the given order) into runs of consecutive values.
+
+    Returns ``(position, first_index, length)`` per run: ``indices[position:position+length]`` equals
+    ``first_index, first_index+1, ...``.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    if indices.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    starts = np.r_[0, breaks]
+    ends = np.r_[breaks, indices.size]
+    return [(int(s), int(indices[s]), int(e - s)) for s, e in zip(starts, ends, strict=True)]
+
+
 class MappedStack:
-    """One MRC stack mapped read-only; ``read_into`` copies consecutive images and releases their pages."""
+    """One MRC stack mapped read-only. ``read`` takes images at any indices, ``read_into`` a run of
+    consecutive ones; the pages of what was copied are released. Usable as a context manager."""
 
     def __init__(self, info: MrcStackInfo) -> None:
         self.info = info
@@ -67,8 +84,39 @@ class MappedStack:
                 self._map.madvise(_RELEASE, aligned, offset + nbytes - aligned)
             self.bytes_read += nbytes
 
+    def read(
+        self, indices: np.ndarray, out: np.ndarray | None = None, dtype: np.dtype | type = np.float32
+    ) -> np.ndarray:
+        """Images at 0-based ``indices`` (any order, repeats allowed) as ``(len(indices), ny, nx)``, into
+        ``out`` if given (else a new array of ``dtype``); each run of consecutive indices is one copy."""
+        indices = np.asarray(indices)
+        if indices.ndim != 1 or (indices.size and not np.issubdtype(indices.dtype, np.integer)):
+            raise TypeError(f"indices must be a 1-D integer array, got {indices.dtype} of shape {indices.shape}")
+        info = self.info
+        if out is None:
+            out = np.empty((indices.size, info.ny, info.nx), dtype=dtype)
+        bad = np.flatnonzero((indices < 0) | (indices >= info.n_images))
+        if bad.size:  # checked before anything is copied
+            raise InputError(
+                f"image index {int(indices[bad[0]])} (0-based) is out of range: the stack holds {info.n_images} images",
+                file=info.path,
+                value=int(indices[bad[0]]),
+                fix="check that the metadata belongs to this stack",
+            )
+        for position, first, length in contiguous_runs(indices):
+            self.read_into(first, out[position : position + length])
+        return out
+
     def close(self) -> None:
         self._map.close()
+
+    def __enter__(self) -> MappedStack:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 class ParticleImageReader:
@@ -119,9 +167,7 @@ class ParticleImageReader:
         # Runs of consecutive rows from the same file, then runs of consecutive images within them.
         breaks = np.flatnonzero(files[1:] != files[:-1]) + 1
         for start, end in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(rows)].tolist(), strict=True):
-            mapped = self._mapped(str(files[start]))
-            for position, index, length in contiguous_runs(indices[start:end]):
-                mapped.read_into(index, out[start + position : start + position + length])
+            self._mapped(str(files[start])).read(indices[start:end], out=out[start:end])
         return out
 
     def close(self) -> None:

@@ -1,25 +1,23 @@
-"""MRC/MRCS image stacks: a checked header (``read_mrc_header``) and a memory-mapped reader.
+"""MRC/MRCS image stacks: a checked header (``read_mrc_header``).
 
 The header is parsed with ``mrcfile`` in permissive mode, so old files without the ``MAP `` stamp or
-with a blank machine stamp read fine; everything the reader relies on is then checked here. Image data
-are never loaded whole: ``MrcStackReader`` maps the file and copies only the requested images.
+with a blank machine stamp read fine; everything the image reader (``image_reader.MappedStack``) relies
+on is then checked here.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import mmap
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 from mrcfile.mrcinterpreter import MrcInterpreter
 from mrcfile.utils import data_dtype_from_header
 
-from .errors import InputError, InputFileNotFoundError, MrcFormatError
+from .errors import InputFileNotFoundError, MrcFormatError
 
 log = logging.getLogger(__name__)
 
@@ -164,91 +162,3 @@ def read_mrc_header(path: str | Path) -> MrcStackInfo:
         data_offset=data_offset,
         voxel_size=_voxel_size(header, path),
     )
-
-
-def contiguous_runs(indices: np.ndarray) -> list[tuple[int, int, int]]:
-    """Split ``indices`` (in the given order) into runs of consecutive values.
-
-    Returns ``(position, first_index, length)`` per run: ``indices[position:position+length]`` equals
-    ``first_index, first_index+1, ...``.
-    """
-    indices = np.asarray(indices, dtype=np.int64)
-    if indices.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
-    starts = np.r_[0, breaks]
-    ends = np.r_[breaks, indices.size]
-    return [(int(s), int(indices[s]), int(e - s)) for s, e in zip(starts, ends, strict=True)]
-
-
-class MrcStackReader:
-    """Reads images of one stack through a memory map opened on first use.
-
-    Usable as a context manager; ``close()`` drops the map (it is re-opened if read again).
-    """
-
-    def __init__(self, info: MrcStackInfo) -> None:
-        self.info = info
-        self._mmap: mmap.mmap | None = None
-        self._map: np.ndarray | None = None
-
-    def _mapped(self) -> np.ndarray:
-        if self._map is None:
-            info = self.info
-            with open(info.path, "rb") as handle:
-                self._mmap = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-            count = info.n_images * info.ny * info.nx
-            flat = np.frombuffer(self._mmap, dtype=info.dtype, count=count, offset=info.data_offset)
-            self._map = flat.reshape(info.n_images, info.ny, info.nx)
-        return self._map
-
-    def _release(self, first: int, length: int) -> None:
-        """Drop the pages of images [first, first + length) from this process's mapping once copied:
-        the kernel's page cache keeps them, but the process's resident memory no longer grows with the
-        part of the file read so far (it would otherwise reach the whole file's size)."""
-        if self._mmap is None or not hasattr(mmap, "MADV_DONTNEED"):
-            return
-        start = self.info.data_offset + first * self.info.image_bytes
-        end = start + length * self.info.image_bytes
-        aligned = start - start % mmap.PAGESIZE
-        self._mmap.madvise(mmap.MADV_DONTNEED, aligned, end - aligned)
-
-    def read(self, indices: np.ndarray, dtype: np.dtype | type = np.float32) -> np.ndarray:
-        """Images at 0-based ``indices`` (any order, repeats allowed) as ``(len(indices), ny, nx)``.
-
-        Each run of consecutive indices is copied with one slice; the result is in the given order.
-        """
-        indices = np.asarray(indices)
-        if indices.ndim != 1 or (indices.size and not np.issubdtype(indices.dtype, np.integer)):
-            raise TypeError(f"indices must be a 1-D integer array, got {indices.dtype} of shape {indices.shape}")
-        info = self.info
-        out = np.empty((indices.size, info.ny, info.nx), dtype=dtype)
-        if indices.size == 0:
-            return out
-        bad = np.flatnonzero((indices < 0) | (indices >= info.n_images))
-        if bad.size:
-            raise InputError(
-                f"image index {int(indices[bad[0]])} (0-based) is out of range: the stack holds {info.n_images} images",
-                file=info.path,
-                value=int(indices[bad[0]]),
-                fix="check that the metadata belongs to this stack",
-            )
-        data = self._mapped()
-        for position, first, length in contiguous_runs(indices):
-            out[position : position + length] = data[first : first + length]
-            self._release(first, length)
-        return out
-
-    def close(self) -> None:
-        self._map = None  # the array view must go before the map can be closed
-        if self._mmap is not None:
-            self._mmap.close()
-            self._mmap = None
-
-    def __enter__(self) -> MrcStackReader:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

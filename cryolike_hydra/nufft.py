@@ -257,12 +257,22 @@ class PolarNufft:
                 self._transform_chunk(images[start:stop], out[start:stop])
         return out
 
+    @property
+    def work_buffer_bytes(self) -> int:
+        """Bytes held by the plan's work buffers (they follow the largest chunk transformed so far)."""
+        return sum(buf.numel() * buf.element_size() for buf in self._buffers.values())
+
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        """A work buffer kept between calls: reallocating them costs page faults on every chunk."""
+        """A work buffer kept between calls: reallocating them costs page faults on every chunk.
+
+        It grows to the largest chunk seen, never beyond: a plan used on small batches keeps small
+        buffers (on a GPU, device memory follows the batch size up to the chunk cap)."""
         numel = math.prod(shape)
         buf = self._buffers.get(name)
         if buf is None or buf.numel() < numel:
-            buf = torch.zeros(max(numel, math.prod(shape[1:]) * self.chunk_size), dtype=dtype, device=self.device)
+            self._buffers.pop(name, None)  # free the old one first: the two need not coexist
+            del buf
+            buf = torch.zeros(numel, dtype=dtype, device=self.device)
             self._buffers[name] = buf
         return buf[:numel].view(shape)
 

@@ -110,6 +110,20 @@ def test_batch_invariance_and_determinism(precision: str) -> None:
         assert _relative_errors(other.numpy(), whole.numpy()).max() < tolerance
 
 
+def test_work_buffers_follow_the_batch_up_to_the_chunk() -> None:
+    """Buffers are sized for the chunks actually transformed (on a GPU, device memory follows the batch):
+    a small batch keeps them small, a larger one grows them, and beyond one chunk they stop growing."""
+    n = 32
+    plan = PolarNufft(n, _grid(n))
+    plan.chunk_size = 8
+    sizes = []
+    for count in (2, 4, 8, 40, 3):
+        plan(torch.randn(count, n, n))
+        sizes.append(plan.work_buffer_bytes)
+    assert sizes[1] == 2 * sizes[0] and sizes[2] == 4 * sizes[0]
+    assert sizes[3] == sizes[2] == sizes[4]  # 40 images go in chunks of 8; a later small batch reuses them
+
+
 def test_empty_batch_out_argument_and_input_checks() -> None:
     n = 8
     plan = PolarNufft(n, _grid(n))
