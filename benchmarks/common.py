@@ -190,6 +190,7 @@ class ConversionRun:
     precision: str
     batch_size: int
     package: str  # the folder cryolike_hydra was imported from
+    peak_gpu_memory: int | None = None  # bytes: torch.cuda.max_memory_allocated() on CUDA, else None
 
     @property
     def images_per_second(self) -> float:
@@ -231,8 +232,9 @@ _CHILD = _PEAK_RSS + textwrap.dedent(
         batch_size=args["batch_size"], flag_plots=args["plots"], overwrite=True, device=args["device"],
     )
     seconds = time.perf_counter() - start
+    gpu = torch.cuda.max_memory_allocated() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
     print(json.dumps({"seconds": seconds, "rss_after_import": rss, "n_images": summary.images_written,
-                      "peak_rss": peak_rss(),
+                      "peak_rss": peak_rss(), "peak_gpu_memory": gpu,
                       "device": summary.device, "package": cryolike_hydra.__path__[0]}))
     """
 )
@@ -310,6 +312,7 @@ def run_conversion(
         precision=precision,
         batch_size=batch_size,
         package=str(result["package"]),
+        peak_gpu_memory=result.get("peak_gpu_memory"),
     )
 
 
