@@ -1,0 +1,47 @@
+"""The benchmark scripts still run and print their comparisons (tiny sizes: what is checked is that each
+script works and reports ours beside its reference, never how fast anything is)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_transform_benchmark_prints_ours_and_finufft_with_errors() -> None:
+    out = run("bench_transform.py", "--sizes", "16", "--precisions", "single", "--batch", "4", "--reps", "1")
+    ours = re.search(r"^\s*16 single ours \(cpu\)\s+(\d+)\s+([\d.e+-]+)$", out, re.M)
+    reference = re.search(r"^\s*16 single finufft\s+(\d+)\s+([\d.]+)\s+([\d.e+-]+)$", out, re.M)
+    assert ours and reference, out
+    assert float(ours.group(2)) <= 1e-5 and float(reference.group(3)) <= 1e-4
+
+
+@pytest.mark.slow
+def test_end_to_end_benchmark_prints_the_summary_with_its_references() -> None:
+    out = run("bench_end_to_end.py", "--quick", "--case", "small", "--baseline-images", "5")
+    summary = (r"^483 x 132\s+\d+\s+[\d.]+G\s+\d+"  # images/s, peak RSS, MB/s
+               r" \|\s+\d+\s+[\d.]+"  # the disk and ours/disk
+               r" \|\s+[\d.]+\s+[\d.]+"  # the baseline and ours/baseline
+               r" \|\s+400\s+[\d.]+\s+(met|NOT met)$")  # the target
+    row = re.search(summary, out, re.M)
+    assert row, out
+
+
+@pytest.mark.slow
+def test_stage_profile_prints_every_stage_and_the_serialisation_comparison() -> None:
+    out = run("profile_stages.py", "--n", "40", "--box", "32", "--repeats", "1")
+    for stage in ("read", "process (all)", "serialise+sha256 fourier", "fsync fourier", "pipelined conversion"):
+        assert stage in out, out
+    assert re.search(r"serialising fourier: CPU [\d.]+ s here, [\d.]+ s with torch.save's defaults", out), out
