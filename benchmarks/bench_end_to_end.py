@@ -62,7 +62,8 @@ def _case(
     ]
     ours = min(runs, key=lambda r: r.seconds)
     print(f"ours      : {ours.seconds:6.2f} s  {ours.images_per_second:7.0f} images/s   peak RSS "
-          f"{ours.peak_rss / GB:.2f} GB ({ours.rss_after_import / GB:.2f} GB after imports)   wrote "
+          f"{ours.peak_rss / GB:.2f} GB ({ours.rss_after_import / GB:.2f} GB after imports, estimate "
+          f"{ours.memory_estimate / GB:.2f} GB)   wrote "
           f"{ours.bytes_written / MB:.0f} MB at {ours.write_rate / MB:.0f} MB/s   CPU {ours.cpu_seconds:.1f} s"
           + (f"   (best of {len(runs)}: " + ", ".join(f"{r.images_per_second:.0f}" for r in runs) + ")"
              if len(runs) > 1 else ""))

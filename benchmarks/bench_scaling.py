@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
                                  precision=args.precision, threads=args.threads, env=_env(args.env))
             runs.append(run)
             print(f"N = {count:6d}: {run.seconds:7.2f} s  {run.images_per_second:6.0f} images/s  peak RSS "
-                  f"{run.peak_rss / GB:.3f} GB ({run.rss_after_import / GB:.2f} GB after imports)  input "
+                  f"{run.peak_rss / GB:.3f} GB ({run.rss_after_import / GB:.2f} GB after imports, estimate "
+                  f"{run.memory_estimate / GB:.2f} GB)  input "
                   f"{stack.nbytes / MB:.0f} MB  wrote {run.bytes_written / MB:.0f} MB at "
                   f"{run.write_rate / MB:.0f} MB/s")
             print("          " + load.others(run.cpu_seconds) + f"; code: {run.package}")

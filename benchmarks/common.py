@@ -191,6 +191,7 @@ class ConversionRun:
     batch_size: int
     package: str  # the folder cryolike_hydra was imported from
     peak_gpu_memory: int | None = None  # bytes: torch.cuda.max_memory_allocated() on CUDA, else None
+    memory_estimate: int = 0  # bytes: the converter's own estimate of its host memory (memory.py)
 
     @property
     def images_per_second(self) -> float:
@@ -234,7 +235,7 @@ _CHILD = _PEAK_RSS + textwrap.dedent(
     seconds = time.perf_counter() - start
     gpu = torch.cuda.max_memory_allocated() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
     print(json.dumps({"seconds": seconds, "rss_after_import": rss, "n_images": summary.images_written,
-                      "peak_rss": peak_rss(), "peak_gpu_memory": gpu,
+                      "peak_rss": peak_rss(), "peak_gpu_memory": gpu, "memory_estimate": summary.memory_needed,
                       "device": summary.device, "package": cryolike_hydra.__path__[0]}))
     """
 )
@@ -313,6 +314,7 @@ def run_conversion(
         batch_size=batch_size,
         package=str(result["package"]),
         peak_gpu_memory=result.get("peak_gpu_memory"),
+        memory_estimate=int(result["memory_estimate"]),
     )
 
 

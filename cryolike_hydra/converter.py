@@ -28,6 +28,7 @@ from .dry_run import DryRunReport, ProblemLog, check_all, missing_stacks
 from .errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError
 from .image_reader import ParticleImageReader
 from .manifest import Manifest, check_resumable, describe_inputs, fingerprint, resume_from
+from .memory import estimate_memory, warn_if_short
 from .mrc import read_mrc_header
 from .output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder
 from .particles import ParticleTable
@@ -67,6 +68,7 @@ class ConversionSummary:
     per_file: dict[str, dict[str, int]] = field(default_factory=dict)  # images in / written / left
     stack_files: list[str] = field(default_factory=list)  # every file of the conversion's stacks
     bytes_needed: int = 0  # estimated size of the output on disk
+    memory_needed: int = 0  # estimated host memory at most (memory.estimate_memory)
     report: dict[str, Any] = field(default_factory=dict)  # the dry run's report (empty otherwise)
 
     def to_dict(self) -> dict[str, Any]:
@@ -247,13 +249,16 @@ class ParticleStackConverter:
         estimate = estimate_output_bytes(table, plan, checked, mode, self.flag_plots)
         reusable = self.folder.existing_bytes() if self.overwrite or self.resume else 0
         check_free_space(self.folder.path, estimate.total, reusable)
+        memory = estimate_memory(plan, checked)
+        warn_if_short(memory)
         created = not self.folder.path.exists()
         self.folder.prepare(overwrite=self.overwrite, resume=self.resume)
         manifest = self._new_manifest(table, checked, mode, batch_size)
         constant, resumed = self._run(table, checked, plan, mode, manifest, created)
         seconds = time.perf_counter() - start
         summary = self._summary(table, plan, mode, batch_size, kinds, checked, seconds,
-                                constant_images=constant, stacks_resumed=resumed, bytes_needed=estimate.total)
+                                constant_images=constant, stacks_resumed=resumed, bytes_needed=estimate.total,
+                                memory_needed=memory.host)
         # run_summary.json holds timings: unlike every other output file it differs between runs.
         self.folder.write_json(SUMMARY_FILE, summary.to_dict())
         if plan.images_left:
@@ -305,7 +310,7 @@ class ParticleStackConverter:
         """Every check of a real run, collecting the problems; a report; nothing written."""
         problems = self._problems
         table = ParticleTable.concatenate([s.table for s in self._sources]) if self._sources else None
-        checked = plan = estimate = None
+        checked = plan = estimate = memory = None
         stacks_complete = 0
         if table is not None:
             checked = check_all(
@@ -316,6 +321,7 @@ class ParticleStackConverter:
         problems.attempt(self.folder.check_writable, overwrite=self.overwrite, resume=self.resume)
         if table is not None and checked is not None and plan is not None:
             estimate = estimate_output_bytes(table, plan, checked, batching, self.flag_plots)
+            memory = estimate_memory(plan, checked)
             if self.resume and not problems:
                 manifest = self._new_manifest(table, checked, batching, batch_size)
                 previous = problems.attempt(check_resumable, self.folder.path / MANIFEST_FILE, manifest,
@@ -325,7 +331,7 @@ class ParticleStackConverter:
             problems.attempt(check_free_space, self.folder.path, estimate.total, reusable)
         report = DryRunReport.build(
             self.folder.path, table, plan, checked, problems, downsample_factor=self.downsample_factor,
-            stacks_complete=stacks_complete, estimate=estimate,
+            stacks_complete=stacks_complete, estimate=estimate, memory=memory,
             per_file={} if table is None or plan is None else _account(table, plan),
         )
         for line in report.lines():
@@ -333,8 +339,10 @@ class ParticleStackConverter:
         if problems:
             raise problems.error()
         assert table is not None and checked is not None and plan is not None and estimate is not None
+        assert memory is not None
         summary = self._summary(table, plan, batching, batch_size, kinds, checked,
-                                time.perf_counter() - start, bytes_needed=estimate.total, report=report.to_dict())
+                                time.perf_counter() - start, bytes_needed=estimate.total, memory_needed=memory.host,
+                                report=report.to_dict())
         log.info("%s", summary.line())
         return summary
 

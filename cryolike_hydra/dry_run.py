@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import columns as C
+from . import memory as host_memory
 from .batching import BatchPlan
 from .cryosparc import load_cs_array
 from .disk_space import SizeEstimate, free_bytes, human_size
 from .errors import CryolikeError, InputError, InputFileNotFoundError
+from .memory import MemoryEstimate, shortage_message
 from .mrc import MrcStackInfo, read_mrc_header
 from .particles import OPTICS_FIELDS, ParticleTable
 from .paths import resolve_data_path
@@ -185,6 +187,9 @@ class DryRunReport:
     problems: list[str] = field(default_factory=list)
     bytes_needed: dict[str, int] | None = None
     bytes_free: int | None = None
+    memory_needed: int | None = None
+    memory_available: int | None = None
+    largest_stack: int | None = None
 
     @classmethod
     def build(
@@ -198,6 +203,7 @@ class DryRunReport:
         downsample_factor: int,
         stacks_complete: int,
         estimate: SizeEstimate | None,
+        memory: MemoryEstimate | None,
         per_file: dict[str, dict[str, int]],
     ) -> DryRunReport:
         """The report from whatever the checks got to (None where a problem stopped them)."""
@@ -223,6 +229,9 @@ class DryRunReport:
             problems=[str(p) for p in problems.problems],
             bytes_needed=None if estimate is None else estimate.to_dict(),
             bytes_free=free_bytes(folder),
+            memory_needed=None if memory is None else memory.host,
+            memory_available=host_memory.available_memory(),
+            largest_stack=None if memory is None else memory.largest_stack,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,6 +264,13 @@ class DryRunReport:
             out.append(f"  disk: needs about {human_size(self.bytes_needed['total'])} ({parts})")
         if self.bytes_free is not None:
             out.append(f"  disk: {human_size(self.bytes_free)} free")
+        if self.memory_needed is not None and self.largest_stack is not None:
+            available = "" if self.memory_available is None else f"; {human_size(self.memory_available)} available"
+            out.append(f"  memory: needs about {human_size(self.memory_needed)} at most (stacks of up to "
+                       f"{self.largest_stack} images){available}")
+            shortage = shortage_message(MemoryEstimate(self.memory_needed, self.largest_stack), self.memory_available)
+            if shortage:
+                out.append(f"  warning: {shortage}")
         for path in self.missing_files:
             out.append(f"  missing: {path}")
         for problem in self.problems:

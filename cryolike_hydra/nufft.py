@@ -43,7 +43,7 @@ _BETA_FACTOR = 0.98
 # Images per batch chunk and a cap on the chunk's work buffers. On the CPU, throughput is flat
 # (within ~10%) from 8 to 40 images per chunk at n = 64 … 256 and drops beyond; a GPU wants
 # large chunks.
-_CHUNK = {"cpu": (16, 64 * 2**20), "cuda": (1024, 1024 * 2**20)}
+CHUNK_LIMITS = {"cpu": (16, 64 * 2**20), "cuda": (1024, 1024 * 2**20)}
 # Grid rows per block of the in-cache spectrum transpose (by measurement on 2 cores: 16384 rows
 # take 12 µs/image at n = 128, one strided copy 44 µs); the output copy uses blocks of 4× as many
 # values.
@@ -158,7 +158,7 @@ class PolarNufft:
         # Work buffers per image: padded grid, spectrum, operand (with mirrored rows), result.
         reals = m_grid * m_grid + 2 * self.n_grid + 2 * self._interp.shape[1] + 2 * self._interp.shape[0]
         per_image = reals * self._deconv.element_size()
-        images_cap, bytes_cap = _CHUNK.get(self.device.type, _CHUNK["cuda"])
+        images_cap, bytes_cap = CHUNK_LIMITS.get(self.device.type, CHUNK_LIMITS["cuda"])
         self.chunk_size = max(1, min(images_cap, bytes_cap // per_image))
         # The CPU does the two transposes (spectrum in, values out) in blocks that stay in cache
         # (measured 2-4x faster than one strided copy); a GPU needs no blocking.
