@@ -302,12 +302,15 @@ def kill_at(star: Path, out: Path, point: str, plots: bool, tmp_path: Path, cli:
         [sys.executable, "-c", CHILD, *arguments],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
+    def reached() -> str:  # the marker is created empty, then written: wait for its text, not the file
+        return marker.read_text() if marker.exists() else ""
+
     deadline = time.monotonic() + 120
-    while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+    while not reached() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     if child.poll() is not None:
         pytest.fail(f"the child ended before reaching {point}: {child.stderr.read() if child.stderr else ''}")
-    assert marker.exists() and marker.read_text() == point, f"{point} not reached in time"
+    assert reached() == point, f"{point} not reached in time"
     os.kill(child.pid, signal.SIGKILL)
     assert child.wait(timeout=30) == -signal.SIGKILL
     if child.stderr:
