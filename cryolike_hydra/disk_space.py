@@ -48,6 +48,13 @@ class SizeEstimate:
         return {**asdict(self), "total": self.total}
 
 
+def stored_image_bytes(descriptor: ImageDescriptor) -> tuple[int, int]:
+    """Bytes of one stored image: physical (n × n real) and Fourier (n_shells × n_inplanes complex)."""
+    itemsize = 4 if descriptor.precision == "single" else 8
+    grid = descriptor.polar_grid
+    return descriptor.n_pixels**2 * itemsize, grid.n_shells * grid.n_inplanes * 2 * itemsize
+
+
 def estimate_output_bytes(
     table: ParticleTable,
     plan: BatchPlan,
@@ -59,16 +66,15 @@ def estimate_output_bytes(
     """Bytes of the planned stacks (only those in ``counters`` when given): phys and Fourier ``.pt``,
     the metadata ``.npz`` (built exactly as the writer builds it), plots and the manifest."""
     descriptor: ImageDescriptor = checked.descriptor
-    itemsize = 4 if descriptor.precision == "single" else 8
-    grid = descriptor.polar_grid
+    phys_per_image, fourier_per_image = stored_image_bytes(descriptor)
     wanted = None if counters is None else set(counters)
     phys = fourier = metadata = plots = 0
     for stack in plan.stacks:
         if wanted is not None and stack.counter not in wanted:
             continue
         n = len(stack.rows)
-        phys += n * descriptor.n_pixels**2 * itemsize + PT_OVERHEAD
-        fourier += n * grid.n_shells * grid.n_inplanes * 2 * itemsize + PT_OVERHEAD
+        phys += n * phys_per_image + PT_OVERHEAD
+        fourier += n * fourier_per_image + PT_OVERHEAD
         rows = table.take(stack.rows)
         stack_range = (0, n) if batching is Batching.PER_FILE else None
         meta = stack_metadata(rows, descriptor, checked.pixel_size, np.zeros(n, dtype=bool), stack_range)

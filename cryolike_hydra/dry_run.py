@@ -190,6 +190,7 @@ class DryRunReport:
     memory_needed: int | None = None
     memory_available: int | None = None
     largest_stack: int | None = None
+    memory_warning: str | None = None  # set when the estimate exceeds the memory available
 
     @classmethod
     def build(
@@ -208,6 +209,7 @@ class DryRunReport:
     ) -> DryRunReport:
         """The report from whatever the checks got to (None where a problem stopped them)."""
         descriptor = None if checked is None else checked.descriptor
+        available = host_memory.available_memory()
         return cls(
             folder_output=str(folder),
             images_in=0 if table is None else len(table),
@@ -230,8 +232,9 @@ class DryRunReport:
             bytes_needed=None if estimate is None else estimate.to_dict(),
             bytes_free=free_bytes(folder),
             memory_needed=None if memory is None else memory.host,
-            memory_available=host_memory.available_memory(),
+            memory_available=available,
             largest_stack=None if memory is None else memory.largest_stack,
+            memory_warning=None if memory is None else shortage_message(memory, available),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -268,9 +271,8 @@ class DryRunReport:
             available = "" if self.memory_available is None else f"; {human_size(self.memory_available)} available"
             out.append(f"  memory: needs about {human_size(self.memory_needed)} at most (stacks of up to "
                        f"{self.largest_stack} images){available}")
-            shortage = shortage_message(MemoryEstimate(self.memory_needed, self.largest_stack), self.memory_available)
-            if shortage:
-                out.append(f"  warning: {shortage}")
+        if self.memory_warning:
+            out.append(f"  warning: {self.memory_warning}")
         for path in self.missing_files:
             out.append(f"  missing: {path}")
         for problem in self.problems:

@@ -17,8 +17,9 @@ import os
 from dataclasses import dataclass
 
 from .batching import BatchPlan
-from .disk_space import human_size
+from .disk_space import human_size, stored_image_bytes
 from .nufft import CHUNK_LIMITS
+from .processing import TORCH_REAL
 from .streaming import N_READ_BUFFERS
 from .validation import CheckedInput
 
@@ -37,12 +38,9 @@ class MemoryEstimate:
 
 
 def estimate_memory(plan: BatchPlan, checked: CheckedInput) -> MemoryEstimate:
-    descriptor = checked.descriptor
-    itemsize = 4 if descriptor.precision == "single" else 8
-    grid = descriptor.polar_grid
     largest = max((len(stack.rows) for stack in plan.stacks), default=0)
-    raw = largest * checked.box**2 * itemsize
-    outputs = largest * (descriptor.n_pixels**2 + 2 * grid.n_shells * grid.n_inplanes) * itemsize
+    raw = largest * checked.box**2 * TORCH_REAL[checked.descriptor.precision].itemsize  # the read buffers' dtype
+    outputs = largest * sum(stored_image_bytes(checked.descriptor))
     host = TORCH_RESIDENT + N_READ_BUFFERS * raw + OUTPUT_STACKS_HELD * outputs + CHUNK_LIMITS["cpu"][1]
     return MemoryEstimate(host=host, largest_stack=largest)
 

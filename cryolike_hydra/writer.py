@@ -77,7 +77,7 @@ class _ZipCrc32Switch:
     """Turns off the CRC32 that torch.save computes for every record of its zip archive.
 
     torch.load never checks those CRCs (PyTorch builds its zip reader without the check), the run
-    manifest keeps a sha256 of every file, and the CRCs were a third of a stack's serialisation time.
+    manifest keeps a sha256 of every file, and the CRCs cost as much CPU as that sha256.
     The setting is process-wide: concurrent writers are counted under a lock, and the value found
     before the first one is restored when the last one finishes."""
 
