@@ -1,95 +1,394 @@
-"""The three quick-look plots of a stack: physical images, Fourier images on polar axes, and the
-mean power spectrum per shell against resolution. Matplotlib with the Agg backend (no display)."""
+"""The three quick-look plots of a stack, made for checking a conversion at a glance (SPEC §4).
+
+- ``particles_phys_stack_COUNTER.png``: up to 16 physical images spread over the stack, each labelled with
+  its index in the stack's ``.pt`` file, on one shared grey scale with its colour bar, and a scale bar in Å.
+- ``particles_fourier_stack_COUNTER.png``: the same images on CryoLike's polar grid as discs (radius =
+  spatial frequency, angle = in-plane angle), showing log10 |F|. The real part of a centred particle's
+  transform oscillates around zero and shows nothing that can be judged; the log amplitude shows the
+  particle's extent, the CTF's Thon rings and artefacts (a cross from the box edges, a hot pixel's flat
+  spectrum). Circles mark spatial frequencies in 1/Å (with their resolution in Å).
+- ``power_spectrum_stack_COUNTER.png``: the mean power per shell against spatial frequency (1/Å, bottom)
+  and resolution (Å, top), log scale, the spread over the stack's images around it and the Nyquist
+  frequency; beside it the stack's mean power on the polar grid.
+
+Images are drawn pixel for pixel (``figimage``: magnified by a whole number, or averaged over whole blocks
+when larger than about 256 px), so what is seen is the data, not a resampling of it; the Fourier discs look
+up, for every screen pixel, the grid cell it lies in. They are oriented as the physical images: row 0 at the
+top, and θ = 0 (the row axis, polar_grid.py) pointing down, θ = 90° right, so a particle long in the
+up-down direction has a transform long left-right.
+
+Figures are drawn on the Agg canvas without pyplot (they are made in the converter's write thread) and
+written by Pillow with no metadata, so equal inputs give equal bytes; a figure with no coloured pixel is
+written as an 8-bit grey PNG (lossless and a third of the size).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps, patheffects
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle
+from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .atomic import atomic_write  # noqa: E402
-from .polar_grid import PolarGrid  # noqa: E402
-from .writer import StackFiles  # noqa: E402
+from .atomic import atomic_write
+from .polar_grid import PolarGrid
+from .writer import StackFiles
 
 MAX_IMAGES = 16
+DPI = 100
+TILE_PX = 256  # the most screen pixels an image is shown with (more than 128 unless the image is smaller)
+GAP_PX = 6
+GREY_PERCENTILES = (0.1, 99.9)  # the physical images' shared grey scale: robust to a few hot pixels
+LOG_AMPLITUDE_PERCENTILES = (1.0, 99.8)
+SPREAD_PERCENTILES = (10.0, 90.0)  # the band around the mean power spectrum
+_RESOLUTION_TICKS = (100, 50, 30, 20, 15, 10, 8, 6, 5, 4, 3.5, 3, 2.5, 2, 1.5, 1, 0.8, 0.6, 0.5)  # Å
+_POWER_CHUNK = 64  # images per step when summing |F|² (no temporary as large as the stack)
+_OUTLINE = [patheffects.withStroke(linewidth=2.5, foreground="black")]
+_GREY = colormaps["gray"].with_extremes(bad="white")  # white between the tiles and around the discs
+
+
+def shown_indices(count: int) -> np.ndarray:
+    """Indices of the images shown out of ``count``: all of them up to 16, else 16 spread evenly from the
+    first to the last, so that a stack combining several input files shows some of each."""
+    return np.unique(np.linspace(0, count - 1, min(count, MAX_IMAGES)).round().astype(np.int64))
+
+
+@dataclass(frozen=True)
+class DisplayScale:
+    """How an image of ``n`` pixels is shown: each pixel as ``zoom`` × ``zoom`` screen pixels, or blocks of
+    ``binning`` × ``binning`` pixels averaged into one."""
+
+    zoom: int
+    binning: int
+
+    @classmethod
+    def for_size(cls, n: int) -> DisplayScale:
+        """The largest magnification that keeps the tile within TILE_PX, else the smallest block that does."""
+        if n <= TILE_PX:
+            return cls(TILE_PX // n, 1)
+        return cls(1, math.ceil(n / TILE_PX))
+
+    def tile_px(self, n: int) -> int:
+        return math.ceil(n / self.binning) * self.zoom
+
+    def screen_px_per_pixel(self) -> float:
+        return self.zoom / self.binning
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """(n, n) → (tile_px, tile_px) float32."""
+        if self.binning > 1:
+            b, n = self.binning, image.shape[-1]
+            m = math.ceil(n / b) * b
+            padded = np.full((m, m), np.nan, dtype=np.float32)
+            padded[:n, :n] = image
+            return np.nanmean(padded.reshape(m // b, b, m // b, b), axis=(1, 3))  # edge blocks: their pixels
+        return np.kron(image.astype(np.float32), np.ones((self.zoom, self.zoom), dtype=np.float32))
 
 
 def _grid_shape(count: int) -> tuple[int, int]:
     cols = max(1, math.ceil(math.sqrt(count)))
-    return math.ceil(count / cols), cols
+    return max(1, math.ceil(count / cols)), cols
 
 
-def _save(fig: plt.Figure, path: Path) -> str:
-    """Write the figure as PNG; returns the file's sha256."""
-    try:
-        return atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=80))
-    finally:
-        plt.close(fig)
+def _nice_length(limit: float) -> float:
+    """The largest 1, 2 or 5 × 10^k not above ``limit`` (a scale bar's length)."""
+    power = 10.0 ** math.floor(math.log10(limit))
+    return max(step * power for step in (1.0, 2.0, 5.0) if step * power <= limit)
 
 
-def plot_physical(phys: np.ndarray, path: Path) -> str:
-    """Up to 16 physical images (N, n, n); row index (y) runs down, as in the MRC."""
-    count = min(len(phys), MAX_IMAGES)
-    rows, cols = _grid_shape(count)
-    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2 * rows), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < count:
-            ax.imshow(phys[k], cmap="gray", origin="upper")
-    fig.suptitle("physical images")
-    return _save(fig, path)
+def _percentiles(values: np.ndarray, bounds: tuple[float, float]) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = (float(v) for v in np.percentile(finite, bounds))
+    return (low, high) if high > low else (low - 0.5, low + 0.5)  # a blank (all-zero) image still draws
 
 
-def plot_fourier(fourier: np.ndarray, grid: PolarGrid, path: Path) -> str:
-    """Real part of up to 16 Fourier images (N, n_shells, n_inplanes) on polar axes."""
-    count = min(len(fourier), MAX_IMAGES)
-    rows, cols = _grid_shape(count)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(2 * cols, 2 * rows), squeeze=False, subplot_kw={"projection": "polar"}
-    )
-    theta = np.append(grid.theta, 2 * np.pi)
+def _log10(values: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log10(values)  # 0 → -inf: drawn at the bottom of the scale
+
+
+def _frequency_scale(n_pixels: int, pixel_size: float) -> float:
+    """Spatial frequency in 1/Å per unit of grid radius: s = 2 r / (n p) (polar_grid.py)."""
+    return 2.0 / (n_pixels * pixel_size)
+
+
+def polar_raster(values: np.ndarray, grid: PolarGrid, diameter: int, samples: int = 3) -> np.ndarray:
+    """(K, n_shells, n_inplanes) → (K, diameter, diameter) screen pixels: the mean over ``samples`` ×
+    ``samples`` points in each pixel of the value of the grid cell each point lies in (cells reach halfway to
+    the neighbouring angles and shells, and out to radius_max). NaN outside the disc. Row 0 is the top;
+    θ = 0 points down, θ = 90° right. (Near the centre a pixel covers many cells: one point per pixel would
+    draw a moiré there.)"""
+    offsets = (np.arange(diameter * samples) + 0.5) / samples - diameter / 2.0
+    position = offsets * (2.0 * grid.radius_max / diameter)
+    down, right = np.meshgrid(position, position, indexing="ij")
+    radius = np.hypot(down, right)
     radii = grid.radii
-    for k, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if k < count:
-            values = np.real(fourier[k])
-            values = np.concatenate([values, values[:, :1]], axis=1)
-            ax.pcolormesh(theta, radii, values, shading="auto", cmap="RdBu_r")
-        else:
-            ax.axis("off")
-    fig.suptitle("Fourier images (real part)")
-    return _save(fig, path)
+    shell = np.searchsorted((radii[1:] + radii[:-1]) / 2.0, radius)
+    step = 2.0 * np.pi / grid.n_inplanes
+    angle = np.rint(np.arctan2(right, down) / step).astype(np.int64) % grid.n_inplanes
+    cell = np.minimum(shell, grid.n_shells - 1) * grid.n_inplanes + angle
+    flat = values.reshape(len(values), -1).astype(np.float32)
+    points = flat[:, cell]  # (K, D·s, D·s)
+    raster = points.reshape(len(values), diameter, samples, diameter, samples).mean(axis=(2, 4))
+    centres = np.arange(diameter) + 0.5 - diameter / 2.0
+    inside = np.hypot(centres[:, None], centres[None, :]) < diameter / 2.0
+    raster[:, ~inside] = np.nan
+    return raster
 
 
-def plot_power_spectrum(fourier: np.ndarray, grid: PolarGrid, n_pixels: int, pixel_size: float, path: Path) -> str:
-    """Mean |F|² per shell against resolution in Å (log scale)."""
-    power = np.mean(np.abs(fourier) ** 2, axis=(0, 2))
-    resolution = grid.resolution_angstrom(n_pixels, pixel_size)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogy(1.0 / resolution, np.maximum(power, np.finfo(float).tiny))
-    ticks = ax.get_xticks()
-    ax.set_xticks(ticks[ticks > 0])
-    ax.set_xticklabels([f"{1.0 / t:.1f}" for t in ticks[ticks > 0]])
-    ax.set_xlim(0, 1.0 / resolution.min())
-    ax.set_xlabel("resolution (Å)")
-    ax.set_ylabel("mean power")
-    ax.set_title("power spectrum")
-    fig.tight_layout()
-    return _save(fig, path)
+# ------------------------------------------------------------------------------------------- montages
+@dataclass(frozen=True)
+class _Layout:
+    """Screen pixels of a montage: ``cols`` tiles of ``tile`` px per row, margins around."""
+
+    tile: int
+    rows: int
+    cols: int
+    left: int = 16
+    right: int = 150
+    top: int = 70
+    bottom: int = 46
+
+    @property
+    def mosaic(self) -> tuple[int, int]:
+        """(height, width) of the tiles with their gaps."""
+        return self.rows * (self.tile + GAP_PX) - GAP_PX, self.cols * (self.tile + GAP_PX) - GAP_PX
+
+    @property
+    def figure(self) -> tuple[int, int]:
+        height, width = self.mosaic
+        return self.top + height + self.bottom, self.left + width + self.right
+
+    def corner(self, k: int) -> tuple[int, int]:
+        """(top, left) of tile k within the mosaic."""
+        return (k // self.cols) * (self.tile + GAP_PX), (k % self.cols) * (self.tile + GAP_PX)
+
+
+def _image(fig: Figure, values: np.ndarray, corner: tuple[int, int], norm: Normalize) -> None:
+    """``values`` (H, W) drawn pixel for pixel with its lower left corner at ``corner`` (x, y) screen pixels,
+    under every axes (whose texts and marks go on top)."""
+    image = fig.figimage(values, xo=corner[0], yo=corner[1], origin="upper", cmap=_GREY, norm=norm)
+    image.set_zorder(-1)
+
+
+def _overlay(fig: Figure, corner: tuple[int, int], size: tuple[int, int]) -> Axes:
+    """An invisible axes over an image drawn by :func:`_image`, in the image's pixels (row 0 at the top)."""
+    fig_width, fig_height = fig.bbox.width, fig.bbox.height
+    height, width = size
+    overlay = fig.add_axes((corner[0] / fig_width, corner[1] / fig_height, width / fig_width, height / fig_height))
+    overlay.set_xlim(0, width)
+    overlay.set_ylim(height, 0)
+    overlay.set_axis_off()
+    overlay.patch.set_visible(False)
+    return overlay
+
+
+def _montage(tiles: np.ndarray, layout: _Layout, norm: Normalize, title: str, bar_label: str,
+             footer: str) -> tuple[Figure, Axes]:
+    """A figure with ``tiles`` (K, tile, tile) drawn pixel for pixel, a colour bar, a title and a footer;
+    returns it with an invisible axes over the mosaic whose units are the mosaic's pixels (row 0 at top)."""
+    height, width = layout.mosaic
+    mosaic = np.full((height, width), np.nan, dtype=np.float32)
+    for k, tile in enumerate(tiles):
+        top, left = layout.corner(k)
+        mosaic[top : top + layout.tile, left : left + layout.tile] = tile
+    fig_height, fig_width = layout.figure
+    fig = Figure(figsize=(fig_width / DPI, fig_height / DPI), dpi=DPI)
+    _image(fig, mosaic, (layout.left, layout.bottom), norm)
+    overlay = _overlay(fig, (layout.left, layout.bottom), (height, width))
+    bar_axes = fig.add_axes(((layout.left + width + 24) / fig_width, (layout.bottom + 0.1 * height) / fig_height,
+                             16 / fig_width, 0.8 * height / fig_height))
+    fig.colorbar(ScalarMappable(norm, _GREY), cax=bar_axes).set_label(bar_label)
+    fig.text(0.5, 1.0 - 8 / fig_height, title, ha="center", va="top", fontsize=12)
+    fig.text(layout.left / fig_width, 10 / fig_height, footer, ha="left", va="bottom", fontsize=9)
+    return fig, overlay
+
+
+def _index_labels(overlay: Axes, layout: _Layout, indices: np.ndarray) -> None:
+    for k, index in enumerate(indices):
+        top, left = layout.corner(k)
+        overlay.text(left + 4, top + 4, f"#{index}", color="white", fontsize=10, va="top", ha="left",
+                     bbox={"boxstyle": "square,pad=0.15", "facecolor": "black", "alpha": 0.6, "linewidth": 0})
+
+
+def physical_figure(phys: np.ndarray, pixel_size: float, label: str = "") -> Figure:
+    """Up to 16 physical images of ``phys`` (N, n, n), row 0 at the top as in the MRC."""
+    count, n = len(phys), phys.shape[-1]
+    indices = shown_indices(count)
+    scale = DisplayScale.for_size(n)
+    tiles = np.stack([scale.apply(phys[i]) for i in indices])
+    rows, cols = _grid_shape(len(indices))
+    layout = _Layout(scale.tile_px(n), rows, cols)
+    low, high = _percentiles(phys[indices], GREY_PERCENTILES)
+    shown = f"shown ×{scale.zoom}" if scale.binning == 1 else f"shown averaged over {scale.binning}×{scale.binning}"
+    title = (f"{label + ': ' if label else ''}physical images, {len(indices)} of {count} (#index in the stack)\n"
+             f"{n} × {n} px at {pixel_size:.4g} Å/px, box {n * pixel_size:.4g} Å ({shown})")
+    fig, overlay = _montage(tiles, layout, Normalize(low, high), title, "pixel value (centred, max |x| = 1)",
+                            f"one grey scale for all tiles: the {GREY_PERCENTILES[0]:g}th to "
+                            f"{GREY_PERCENTILES[1]:g}th percentile of their pixels")
+    _index_labels(overlay, layout, indices)
+    # Scale bar at the bottom left of the first tile: a round number of Å, about a third of the box.
+    length = _nice_length(0.35 * n * pixel_size)
+    bar_px = length / pixel_size * scale.screen_px_per_pixel()
+    x0, y0 = 0.06 * layout.tile, 0.92 * layout.tile
+    overlay.add_patch(Rectangle((x0, y0 - 5), bar_px, 5, facecolor="white", edgecolor="black", linewidth=0.8))
+    overlay.text(x0 + bar_px / 2, y0 - 8, f"{length:g} Å", color="white", fontsize=10, ha="center",
+                 va="bottom", path_effects=_OUTLINE)
+    return fig
+
+
+def _frequency_circles(overlay: Axes, centre: tuple[float, float], radius_px: float, s_max: float,
+                       labels: bool) -> None:
+    """Dashed circles at round spatial frequencies inside a disc of ``radius_px`` whose edge is ``s_max``
+    (1/Å); with ``labels``, each named by its frequency and resolution."""
+    ticks = [t for t in MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(0.0, s_max) if 0 < t < s_max]
+    cy, cx = centre
+    overlay.add_patch(Circle((cx, cy), radius_px, fill=False, edgecolor="black", linewidth=0.8))
+    for s in ticks:
+        r = s / s_max * radius_px
+        overlay.add_patch(Circle((cx, cy), r, fill=False, edgecolor="white", linewidth=0.8, linestyle=(0, (3, 3)),
+                                 alpha=0.9))
+        if labels:  # a ruler going up from the centre
+            overlay.text(cx, cy - r, f"{s:g}/Å ({1 / s:.3g} Å)", color="white", fontsize=9, ha="center",
+                         va="bottom", path_effects=_OUTLINE)
+
+
+def fourier_figure(fourier: np.ndarray, grid: PolarGrid, n_pixels: int, pixel_size: float,
+                   label: str = "") -> Figure:
+    """log10 |F| of the images :func:`physical_figure` shows, ``fourier`` (N, n_shells, n_inplanes), as
+    discs whose radius is the spatial frequency (1/Å)."""
+    indices = shown_indices(len(fourier))
+    log_amplitude = _log10(np.abs(fourier[indices]))
+    low, high = _percentiles(log_amplitude, LOG_AMPLITUDE_PERCENTILES)
+    diameter = DisplayScale.for_size(n_pixels).tile_px(n_pixels)
+    rows, cols = _grid_shape(len(indices))
+    layout = _Layout(diameter, rows, cols)
+    s_max = grid.radius_max * _frequency_scale(n_pixels, pixel_size)
+    title = (f"{label + ': ' if label else ''}Fourier images of the same particles: log10 |F| on the polar grid\n"
+             f"{grid.n_shells} shells × {grid.n_inplanes} angles; edge {s_max:.3g}/Å = {1 / s_max:.3g} Å")
+    footer = ("radius: spatial frequency, dashed circles labelled on the first disc; oriented as the physical "
+              "images\n(up-down: rows); one grey scale for all discs: the "
+              f"{LOG_AMPLITUDE_PERCENTILES[0]:g}th to {LOG_AMPLITUDE_PERCENTILES[1]:g}th percentile of their values")
+    fig, overlay = _montage(polar_raster(log_amplitude, grid, diameter), layout, Normalize(low, high), title,
+                            "log10 |F| (unit polar L2 norm per image)", footer)
+    _index_labels(overlay, layout, indices)
+    for k in range(len(indices)):
+        top, left = layout.corner(k)
+        _frequency_circles(overlay, (top + diameter / 2, left + diameter / 2), diameter / 2, s_max, labels=k == 0)
+    return fig
+
+
+def _shell_powers(fourier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, n_shells) mean |F|² of each image on each shell, and (n_shells, n_inplanes) mean |F|² over the
+    images; summed a few images at a time."""
+    per_image = np.empty(fourier.shape[:2], dtype=np.float64)
+    total = np.zeros(fourier.shape[1:], dtype=np.float64)
+    for start in range(0, len(fourier), _POWER_CHUNK):
+        chunk = fourier[start : start + _POWER_CHUNK]
+        power = chunk.real.astype(np.float64) ** 2 + chunk.imag.astype(np.float64) ** 2
+        per_image[start : start + len(chunk)] = power.mean(axis=2)
+        total += power.sum(axis=0)
+    return per_image, total / max(1, len(fourier))
+
+
+def power_spectrum_figure(fourier: np.ndarray, grid: PolarGrid, n_pixels: int, pixel_size: float,
+                          label: str = "") -> Figure:
+    """Mean power per shell against spatial frequency (1/Å, bottom) and resolution (Å, top), log scale, with
+    the 10th–90th percentile of the images around it; beside it the stack's mean power on the polar grid."""
+    per_image, mean_2d = _shell_powers(fourier)
+    mean = per_image.mean(axis=0)
+    low, high = np.percentile(per_image, SPREAD_PERCENTILES, axis=0)
+    s = grid.radii * _frequency_scale(n_pixels, pixel_size)
+    s_max = grid.radius_max * _frequency_scale(n_pixels, pixel_size)
+    nyquist = 1.0 / (2.0 * pixel_size)
+    width, height, disc = 1200, 520, 360
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+
+    ax = fig.add_axes((70 / width, 60 / height, 620 / width, 360 / height))
+    floor = np.finfo(np.float64).tiny
+    ax.fill_between(s, np.maximum(low, floor), np.maximum(high, floor), color="C0", alpha=0.25, linewidth=0,
+                    label=f"{SPREAD_PERCENTILES[0]:g}th–{SPREAD_PERCENTILES[1]:g}th percentile of the images")
+    ax.semilogy(s, np.maximum(mean, floor), color="C0", linewidth=1.5, label=f"mean of {len(fourier)} images")
+    ax.axvline(nyquist, color="C3", linestyle="--", linewidth=1, label=f"Nyquist, 1/(2 × {pixel_size:.4g} Å)")
+    # Centred images hold almost nothing in the innermost shells (r < 1: below 2 / box); the scale is set
+    # by the rest.
+    outer = grid.radii >= 1.0
+    if outer.any() and (high[outer] > 0).any():
+        bottom = float(np.min(low[outer][low[outer] > 0], initial=float(mean[outer].max())))
+        ax.set_ylim(bottom / 2.0, float(high.max()) * 2.0)
+    ax.set_xlim(0.0, max(s_max, nyquist) * 1.02)
+    ax.set_xlabel("spatial frequency (1/Å)")
+    ax.set_ylabel("mean |F|² on the shell")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper right", fontsize=9)
+    # The top axis names positions by their resolution 1/s (a secondary axis computing 1/s would have to
+    # map s = 0 to infinity).
+    top = ax.secondary_xaxis("top")
+    resolutions = _resolution_ticks(ax.get_xlim()[1])
+    top.set_xticks([1.0 / a for a in resolutions], [f"{a:g}" for a in resolutions])
+    top.set_xlabel("resolution (Å)")
+
+    log_mean = _log10(mean_2d)
+    norm = Normalize(*_percentiles(log_mean[outer], LOG_AMPLITUDE_PERCENTILES))
+    left, bottom_px = 730, 60
+    _image(fig, polar_raster(log_mean[None], grid, disc)[0], (left, bottom_px), norm)
+    overlay = _overlay(fig, (left, bottom_px), (disc, disc))
+    _frequency_circles(overlay, (disc / 2, disc / 2), disc / 2, s_max, labels=True)
+    overlay.set_title("mean |F|² of the stack on the polar grid", fontsize=10)
+    bar_axes = fig.add_axes(((left + disc + 20) / width, (bottom_px + 36) / height, 14 / width, 288 / height))
+    fig.colorbar(ScalarMappable(norm, _GREY), cax=bar_axes).set_label("log10 mean |F|²")
+    fig.text(0.5, 1.0 - 8 / height, f"{label + ': ' if label else ''}power spectrum of {len(fourier)} images, "
+             f"{n_pixels} px at {pixel_size:.4g} Å/px", ha="center", va="top", fontsize=12)
+    return fig
+
+
+def _resolution_ticks(s_end: float) -> list[float]:
+    """Round resolutions (Å) for an axis of spatial frequency from 0 to ``s_end``, at least 6% of the axis
+    apart (from the finest resolution down)."""
+    ticks: list[float] = []
+    for a in sorted(_RESOLUTION_TICKS):
+        if 1.0 / a <= s_end and (not ticks or 1.0 / ticks[-1] - 1.0 / a >= 0.06 * s_end):
+            ticks.append(a)
+    return ticks
+
+
+# ------------------------------------------------------------------------------------------- files
+def save_png(fig: Figure, path: Path) -> str:
+    """Draw ``fig`` and write it as a PNG without metadata (8-bit grey when no pixel has a colour);
+    returns the file's sha256."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgb = np.asarray(canvas.buffer_rgba())[..., :3]  # the figure is opaque: alpha is 255 throughout
+    grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+    image = Image.fromarray(np.ascontiguousarray(rgb[..., 0] if grey else rgb))  # uint8: mode L or RGB
+    return atomic_write(path, lambda handle: image.save(handle, format="PNG", dpi=(DPI, DPI)))
+
+
+def stack_label(files: StackFiles) -> str:
+    """'stack 000012' from the stack's file names."""
+    return f"stack {files.plot_phys.stem.rsplit('_', 1)[-1]}"
 
 
 def write_plots(
     files: StackFiles, phys: np.ndarray, fourier: np.ndarray, grid: PolarGrid, n_pixels: int, pixel_size: float
 ) -> dict[Path, str]:
-    """The three plots of a stack; returns each file's sha256 by path."""
+    """The three plots of a stack: ``phys`` (N, n, n), ``fourier`` (N, n_shells, n_inplanes) on ``grid``, for
+    images of ``n_pixels`` at ``pixel_size`` Å. Returns each file's sha256 by path."""
+    label = stack_label(files)
     return {
-        files.plot_phys: plot_physical(phys, files.plot_phys),
-        files.plot_fourier: plot_fourier(fourier, grid, files.plot_fourier),
-        files.plot_power: plot_power_spectrum(fourier, grid, n_pixels, pixel_size, files.plot_power),
+        files.plot_phys: save_png(physical_figure(phys, pixel_size, label), files.plot_phys),
+        files.plot_fourier: save_png(fourier_figure(fourier, grid, n_pixels, pixel_size, label), files.plot_fourier),
+        files.plot_power: save_png(power_spectrum_figure(fourier, grid, n_pixels, pixel_size, label),
+                                   files.plot_power),
     }

@@ -45,3 +45,10 @@ def test_stage_profile_prints_every_stage_and_the_serialisation_comparison() -> 
     for stage in ("read", "process (all)", "serialise+sha256 fourier", "fsync fourier", "pipelined conversion"):
         assert stage in out, out
     assert re.search(r"serialising fourier: CPU [\d.]+ s here, [\d.]+ s with torch.save's defaults", out), out
+
+
+def test_plot_benchmark_prints_ours_beside_the_data_files_and_the_baseline() -> None:
+    out = run("bench_plots.py", "--boxes", "16", "--n", "4", "--repeats", "1", "--baseline-ref", "HEAD")
+    for name in ("ours", "baseline"):
+        row = re.search(rf"^\s*16\s+[\d.]+ /\s*[\d.]+\s+[\d.]+\s+{name}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+$", out, re.M)
+        assert row, out
