@@ -15,13 +15,10 @@ import re
 import sys
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -37,6 +34,7 @@ from .config import (
     register_configs,
 )
 from .errors import ConfigError, CryolikeError
+from .sweep import claim_output_folder, remove_unfinished_records
 
 if TYPE_CHECKING:
     from .converter import ConversionSummary, ParticleStackConverter
@@ -115,33 +113,11 @@ def run(config: ConvertConfig, run_config: dict[str, Any] | None = None) -> Conv
     return converter.convert_stacks(batch_size=config.batching.batch_size, batching=config.batching.mode.value)
 
 
-# Output folders taken by the jobs of the sweep that main() runs: sweep folder -> {folder: job number}.
-_SWEEP_FOLDERS: dict[str, dict[str, int]] = {}
-
-
-def _claim_sweep_folder(folder: str) -> None:
-    """In a multirun, refuse a job whose ``output.folder`` an earlier job of the same sweep wrote."""
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return
-    taken = _SWEEP_FOLDERS.setdefault(str(Path(hydra_cfg.sweep.dir).resolve()), {})
-    key, job = str(Path(folder).resolve()), int(hydra_cfg.job.num)
-    if key in taken and taken[key] != job:
-        raise ConfigError(
-            f"is also the folder of sweep job {taken[key]}: each job needs its own",
-            field="output.folder",
-            value=folder,
-            fix="leave output.folder unset (each job writes into its sweep folder) or make it depend on the "
-            "job, e.g. 'output.folder=out/${hydra:job.override_dirname}'",
-        )
-    taken[key] = job
-
-
 @hydra.main(version_base="1.3", config_path="pkg://cryolike_hydra.conf", config_name="config")
 def hydra_app(cfg: DictConfig) -> dict[str, Any]:
     """The Hydra task: typed config, then :func:`run`. Returns the run summary (for the sweep table)."""
     config = to_config(cfg)
-    _claim_sweep_folder(config.output.folder)
+    claim_output_folder(config.output.folder)  # in a sweep: no two jobs write into one folder
     plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     run_config = {str(key): value for key, value in plain.items()} if isinstance(plain, dict) else None
     return run(config, run_config).to_dict()
@@ -206,7 +182,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(arg in ("-h", "--help") for arg in args) and not any(_INPUT_CHOICE.match(arg) for arg in args):
         args.append(f"input={HELP_INPUT}")  # --help composes the config, which needs an input
     saved_argv, saved_stderr = sys.argv, sys.stderr
-    _SWEEP_FOLDERS.clear()
     sys.argv = [PROG, *args]
     if not multirun:
         sys.stderr = cast(TextIO, _DropJobErrorLine(saved_stderr))
@@ -226,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: error: {message}\n")
         return code
     finally:
+        remove_unfinished_records()  # a sweep stopped by an error leaves no record in its folder
         sys.argv, sys.stderr = saved_argv, saved_stderr
         if user_full_error is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)

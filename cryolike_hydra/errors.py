@@ -52,6 +52,19 @@ class CryolikeError(Exception):
             text += f". Fix: {self.fix}"
         return text
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sweep jobs run by joblib or submitit send their error back pickled. Exception's own pickling
+        # calls cls(message), which subclasses with other required arguments refuse: rebuild from the
+        # message and the parts instead.
+        return _restore, (type(self), str(self), self.__dict__.copy())
+
+
+def _restore(cls: type[CryolikeError], message: str, parts: dict[str, Any]) -> CryolikeError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(parts)
+    return error
+
 
 class InputError(CryolikeError, ValueError):
     """Metadata or image data that cannot be converted as given."""

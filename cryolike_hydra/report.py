@@ -5,7 +5,7 @@ Both read the ``run_summary.json`` each run writes in its output folder::
     cryolike-report --csv runs.csv --markdown report.md OUT1/run_summary.json OUT2/run_summary.json
 
 The same text table (factor, type, images, stacks, seconds, images/s, output folder) ends a
-``cryolike-convert -m ...`` sweep: :class:`RunTableCallback` is registered in ``hydra.callbacks``.
+``cryolike-convert -m ...`` sweep (:class:`cryolike_hydra.sweep.SweepCallback`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobReturn, JobStatus
-from hydra.experimental.callback import Callback
-from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
-
-from .config import format_config_error
 from .errors import CryolikeError, InputError, InputFileNotFoundError
 
 SUMMARY_FILE = "run_summary.json"
@@ -226,58 +220,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_markdown(rows, args.markdown)
     sys.stdout.write(format_table(rows))
     return 0
-
-
-class RunTableCallback(Callback):
-    """Prints the table of a sweep's runs when a multirun ends (``hydra.callbacks.run_table``).
-
-    Each job's summary comes from its ``run_summary.json``; a job that wrote none (``dry_run``) is
-    shown from the summary its task returned. Launchers that run jobs in other processes are covered
-    by looking for ``*/run_summary.json`` in the sweep folder.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: list[tuple[str, RunRow | None]] = []  # (folder, row from the returned summary)
-
-    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if job_return.status is not JobStatus.COMPLETED:
-            if OmegaConf.select(config, "hydra.mode") != RunMode.MULTIRUN:
-                return  # a single run: the command line reports the error
-            error = getattr(job_return, "_return_value", None)  # .return_value would re-raise it
-            reason = format_config_error(error) if isinstance(error, BaseException) else str(error)
-            log.error("job %s failed: %s", " ".join(job_return.overrides or []), reason)
-            return
-        value = job_return.return_value
-        if isinstance(value, Mapping) and "folder_output" in value:
-            try:
-                self._jobs.append((str(value["folder_output"]), RunRow.from_summary(value)))
-            except CryolikeError:
-                self._jobs.append((str(value["folder_output"]), None))
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        rows: dict[str, RunRow] = {}
-        for folder, returned in self._jobs:
-            row = _try_read(Path(folder) / SUMMARY_FILE) or returned
-            if row is not None:
-                rows[str(Path(folder).resolve())] = row
-        sweep_dir = OmegaConf.select(config, "hydra.sweep.dir")
-        if sweep_dir and not self._jobs:  # jobs ran in other processes: look in the sweep folder
-            for path in sorted(Path(str(sweep_dir)).glob(f"*/{SUMMARY_FILE}")):
-                key = str(path.parent.resolve())
-                if key not in rows:
-                    row = _try_read(path)
-                    if row is not None:
-                        rows[key] = row
-        if rows:
-            sys.stdout.write("\n" + format_table(sort_rows(rows.values())))
-            sys.stdout.flush()
-
-
-def _try_read(path: Path) -> RunRow | None:
-    if not path.is_file():
-        return None
-    try:
-        return read_summary(path)
-    except CryolikeError as exc:
-        log.warning("%s", exc)
-        return None

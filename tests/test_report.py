@@ -1,4 +1,4 @@
-"""``cryolike-report`` and the run table that ends a multirun."""
+"""``cryolike-report``: the run table, its CSV and Markdown forms (the table ending a sweep: test_sweep.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hydra.core.utils import JobReturn, JobStatus
-from hydra.types import RunMode
-from omegaconf import OmegaConf
 
 from cryolike_hydra import report
 from cryolike_hydra.errors import InputError
@@ -104,36 +101,6 @@ def test_cli_bad_summary_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert report.main([str(path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("cryolike-report: error: ") and expected in err
-
-
-def _job(folder: Path, value: Any, status: JobStatus = JobStatus.COMPLETED) -> JobReturn:
-    job = JobReturn(overrides=[f"downsample.factor={folder.name}"], status=status)
-    job._return_value = value
-    return job
-
-
-def test_callback_prints_the_sweep_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}, "mode": RunMode.MULTIRUN}})
-    callback = report.RunTableCallback()
-    f1, f2, f3 = tmp_path / "0_f1", tmp_path / "1_f2", tmp_path / "2_dry"
-    write_summary(f1, summary(str(f1), 1))
-    write_summary(f2, summary(str(f2), 2, dtype="max"))
-    callback.on_job_end(config, _job(f2, summary(str(f2), 2, dtype="max")))
-    callback.on_job_end(config, _job(f1, summary(str(f1), 1)))
-    callback.on_job_end(config, _job(f3, summary(str(f3), 4)))  # a dry run: no file, the returned summary
-    callback.on_job_end(config, _job(tmp_path / "x", ValueError("bad"), JobStatus.FAILED))
-    callback.on_multirun_end(config)
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split()[:2] for line in lines[2:]] == [["1", "mean"], ["2", "max"], ["4", "mean"]]
-    assert lines[2].endswith("0_f1") and lines[4].endswith("2_dry")
-
-
-def test_callback_finds_summaries_of_jobs_run_elsewhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_summary(tmp_path / "0_a", summary(str(tmp_path / "0_a"), 2))
-    (tmp_path / "1_b").mkdir()  # a job that wrote no summary
-    report.RunTableCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and lines[2].split()[0] == "2"
 
 
 def test_report_console_script(tmp_path: Path) -> None:
