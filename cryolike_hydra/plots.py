@@ -5,55 +5,54 @@
 - ``particles_fourier_stack_COUNTER.png``: the same images on CryoLike's polar grid as discs (radius =
   spatial frequency, angle = in-plane angle), showing log10 |F|. The real part of a centred particle's
   transform oscillates around zero and shows nothing that can be judged; the log amplitude shows the
-  particle's extent, the CTF's Thon rings and artefacts (a cross from the box edges, a hot pixel's flat
-  spectrum). Circles mark spatial frequencies in 1/Å (with their resolution in Å).
+  particle's extent, the CTF's Thon rings and artefacts (a cross from the box edges, a streak across an
+  edge of carbon). Circles mark spatial frequencies in 1/Å (with their resolution in Å).
 - ``power_spectrum_stack_COUNTER.png``: the mean power per shell against spatial frequency (1/Å, bottom)
   and resolution (Å, top), log scale, the spread over the stack's images around it and the Nyquist
   frequency; beside it the stack's mean power on the polar grid.
 
-Images are drawn pixel for pixel (``figimage``: magnified by a whole number, or averaged over whole blocks
-when larger than about 256 px), so what is seen is the data, not a resampling of it; the Fourier discs look
-up, for every screen pixel, the grid cell it lies in. They are oriented as the physical images: row 0 at the
-top, and θ = 0 (the row axis, polar_grid.py) pointing down, θ = 90° right, so a particle long in the
+Images are drawn pixel for pixel (plot_canvas.py). The discs are oriented as the physical images: row 0 at
+the top, and θ = 0 (the row axis, polar_grid.py) pointing down, θ = 90° right, so a particle long in the
 up-down direction has a transform long left-right.
-
-Figures are drawn on the Agg canvas without pyplot (they are made in the converter's write thread) and
-written by Pillow with no metadata, so equal inputs give equal bytes; a figure with no coloured pixel is
-written as an 8-bit grey PNG (lossless and a third of the size).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps, patheffects
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 from matplotlib.ticker import MaxNLocator
-from PIL import Image
 
-from .atomic import atomic_write
+from .plot_canvas import (
+    DPI,
+    GREY,
+    OUTLINE,
+    DisplayScale,
+    MontageLayout,
+    draw_image,
+    grid_shape,
+    index_labels,
+    montage,
+    overlay_axes,
+    percentiles,
+    polar_raster,
+    save_png,
+)
 from .polar_grid import PolarGrid
 from .writer import StackFiles
 
 MAX_IMAGES = 16
-DPI = 100
-TILE_PX = 256  # the most screen pixels an image is shown with (more than 128 unless the image is smaller)
-GAP_PX = 6
 GREY_PERCENTILES = (0.1, 99.9)  # the physical images' shared grey scale: robust to a few hot pixels
 LOG_AMPLITUDE_PERCENTILES = (1.0, 99.8)
 SPREAD_PERCENTILES = (10.0, 90.0)  # the band around the mean power spectrum
 _RESOLUTION_TICKS = (100, 50, 30, 20, 15, 10, 8, 6, 5, 4, 3.5, 3, 2.5, 2, 1.5, 1, 0.8, 0.6, 0.5)  # Å
-_POWER_CHUNK = 64  # images per step when summing |F|² (no temporary as large as the stack)
-_OUTLINE = [patheffects.withStroke(linewidth=2.5, foreground="black")]
-_GREY = colormaps["gray"].with_extremes(bad="white")  # white between the tiles and around the discs
+_POWER_CHUNK = 16  # images per step when summing |F|²: temporaries of ~70 MB at 256 px, not of the stack
 
 
 def shown_indices(count: int) -> np.ndarray:
@@ -62,55 +61,10 @@ def shown_indices(count: int) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, min(count, MAX_IMAGES)).round().astype(np.int64))
 
 
-@dataclass(frozen=True)
-class DisplayScale:
-    """How an image of ``n`` pixels is shown: each pixel as ``zoom`` × ``zoom`` screen pixels, or blocks of
-    ``binning`` × ``binning`` pixels averaged into one."""
-
-    zoom: int
-    binning: int
-
-    @classmethod
-    def for_size(cls, n: int) -> DisplayScale:
-        """The largest magnification that keeps the tile within TILE_PX, else the smallest block that does."""
-        if n <= TILE_PX:
-            return cls(TILE_PX // n, 1)
-        return cls(1, math.ceil(n / TILE_PX))
-
-    def tile_px(self, n: int) -> int:
-        return math.ceil(n / self.binning) * self.zoom
-
-    def screen_px_per_pixel(self) -> float:
-        return self.zoom / self.binning
-
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """(n, n) → (tile_px, tile_px) float32."""
-        if self.binning > 1:
-            b, n = self.binning, image.shape[-1]
-            m = math.ceil(n / b) * b
-            padded = np.full((m, m), np.nan, dtype=np.float32)
-            padded[:n, :n] = image
-            return np.nanmean(padded.reshape(m // b, b, m // b, b), axis=(1, 3))  # edge blocks: their pixels
-        return np.kron(image.astype(np.float32), np.ones((self.zoom, self.zoom), dtype=np.float32))
-
-
-def _grid_shape(count: int) -> tuple[int, int]:
-    cols = max(1, math.ceil(math.sqrt(count)))
-    return max(1, math.ceil(count / cols)), cols
-
-
 def _nice_length(limit: float) -> float:
     """The largest 1, 2 or 5 × 10^k not above ``limit`` (a scale bar's length)."""
     power = 10.0 ** math.floor(math.log10(limit))
     return max(step * power for step in (1.0, 2.0, 5.0) if step * power <= limit)
-
-
-def _percentiles(values: np.ndarray, bounds: tuple[float, float]) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return 0.0, 1.0
-    low, high = (float(v) for v in np.percentile(finite, bounds))
-    return (low, high) if high > low else (low - 0.5, low + 0.5)  # a blank (all-zero) image still draws
 
 
 def _log10(values: np.ndarray) -> np.ndarray:
@@ -123,128 +77,29 @@ def _frequency_scale(n_pixels: int, pixel_size: float) -> float:
     return 2.0 / (n_pixels * pixel_size)
 
 
-def polar_raster(values: np.ndarray, grid: PolarGrid, diameter: int, samples: int = 3) -> np.ndarray:
-    """(K, n_shells, n_inplanes) → (K, diameter, diameter) screen pixels: the mean over ``samples`` ×
-    ``samples`` points in each pixel of the value of the grid cell each point lies in (cells reach halfway to
-    the neighbouring angles and shells, and out to radius_max). NaN outside the disc. Row 0 is the top;
-    θ = 0 points down, θ = 90° right. (Near the centre a pixel covers many cells: one point per pixel would
-    draw a moiré there.)"""
-    offsets = (np.arange(diameter * samples) + 0.5) / samples - diameter / 2.0
-    position = offsets * (2.0 * grid.radius_max / diameter)
-    down, right = np.meshgrid(position, position, indexing="ij")
-    radius = np.hypot(down, right)
-    radii = grid.radii
-    shell = np.searchsorted((radii[1:] + radii[:-1]) / 2.0, radius)
-    step = 2.0 * np.pi / grid.n_inplanes
-    angle = np.rint(np.arctan2(right, down) / step).astype(np.int64) % grid.n_inplanes
-    cell = np.minimum(shell, grid.n_shells - 1) * grid.n_inplanes + angle
-    flat = values.reshape(len(values), -1).astype(np.float32)
-    points = flat[:, cell]  # (K, D·s, D·s)
-    raster = points.reshape(len(values), diameter, samples, diameter, samples).mean(axis=(2, 4))
-    centres = np.arange(diameter) + 0.5 - diameter / 2.0
-    inside = np.hypot(centres[:, None], centres[None, :]) < diameter / 2.0
-    raster[:, ~inside] = np.nan
-    return raster
-
-
-# ------------------------------------------------------------------------------------------- montages
-@dataclass(frozen=True)
-class _Layout:
-    """Screen pixels of a montage: ``cols`` tiles of ``tile`` px per row, margins around."""
-
-    tile: int
-    rows: int
-    cols: int
-    left: int = 16
-    right: int = 150
-    top: int = 70
-    bottom: int = 46
-
-    @property
-    def mosaic(self) -> tuple[int, int]:
-        """(height, width) of the tiles with their gaps."""
-        return self.rows * (self.tile + GAP_PX) - GAP_PX, self.cols * (self.tile + GAP_PX) - GAP_PX
-
-    @property
-    def figure(self) -> tuple[int, int]:
-        height, width = self.mosaic
-        return self.top + height + self.bottom, self.left + width + self.right
-
-    def corner(self, k: int) -> tuple[int, int]:
-        """(top, left) of tile k within the mosaic."""
-        return (k // self.cols) * (self.tile + GAP_PX), (k % self.cols) * (self.tile + GAP_PX)
-
-
-def _image(fig: Figure, values: np.ndarray, corner: tuple[int, int], norm: Normalize) -> None:
-    """``values`` (H, W) drawn pixel for pixel with its lower left corner at ``corner`` (x, y) screen pixels,
-    under every axes (whose texts and marks go on top)."""
-    image = fig.figimage(values, xo=corner[0], yo=corner[1], origin="upper", cmap=_GREY, norm=norm)
-    image.set_zorder(-1)
-
-
-def _overlay(fig: Figure, corner: tuple[int, int], size: tuple[int, int]) -> Axes:
-    """An invisible axes over an image drawn by :func:`_image`, in the image's pixels (row 0 at the top)."""
-    fig_width, fig_height = fig.bbox.width, fig.bbox.height
-    height, width = size
-    overlay = fig.add_axes((corner[0] / fig_width, corner[1] / fig_height, width / fig_width, height / fig_height))
-    overlay.set_xlim(0, width)
-    overlay.set_ylim(height, 0)
-    overlay.set_axis_off()
-    overlay.patch.set_visible(False)
-    return overlay
-
-
-def _montage(tiles: np.ndarray, layout: _Layout, norm: Normalize, title: str, bar_label: str,
-             footer: str) -> tuple[Figure, Axes]:
-    """A figure with ``tiles`` (K, tile, tile) drawn pixel for pixel, a colour bar, a title and a footer;
-    returns it with an invisible axes over the mosaic whose units are the mosaic's pixels (row 0 at top)."""
-    height, width = layout.mosaic
-    mosaic = np.full((height, width), np.nan, dtype=np.float32)
-    for k, tile in enumerate(tiles):
-        top, left = layout.corner(k)
-        mosaic[top : top + layout.tile, left : left + layout.tile] = tile
-    fig_height, fig_width = layout.figure
-    fig = Figure(figsize=(fig_width / DPI, fig_height / DPI), dpi=DPI)
-    _image(fig, mosaic, (layout.left, layout.bottom), norm)
-    overlay = _overlay(fig, (layout.left, layout.bottom), (height, width))
-    bar_axes = fig.add_axes(((layout.left + width + 24) / fig_width, (layout.bottom + 0.1 * height) / fig_height,
-                             16 / fig_width, 0.8 * height / fig_height))
-    fig.colorbar(ScalarMappable(norm, _GREY), cax=bar_axes).set_label(bar_label)
-    fig.text(0.5, 1.0 - 8 / fig_height, title, ha="center", va="top", fontsize=12)
-    fig.text(layout.left / fig_width, 10 / fig_height, footer, ha="left", va="bottom", fontsize=9)
-    return fig, overlay
-
-
-def _index_labels(overlay: Axes, layout: _Layout, indices: np.ndarray) -> None:
-    for k, index in enumerate(indices):
-        top, left = layout.corner(k)
-        overlay.text(left + 4, top + 4, f"#{index}", color="white", fontsize=10, va="top", ha="left",
-                     bbox={"boxstyle": "square,pad=0.15", "facecolor": "black", "alpha": 0.6, "linewidth": 0})
-
-
 def physical_figure(phys: np.ndarray, pixel_size: float, label: str = "") -> Figure:
     """Up to 16 physical images of ``phys`` (N, n, n), row 0 at the top as in the MRC."""
     count, n = len(phys), phys.shape[-1]
     indices = shown_indices(count)
     scale = DisplayScale.for_size(n)
     tiles = np.stack([scale.apply(phys[i]) for i in indices])
-    rows, cols = _grid_shape(len(indices))
-    layout = _Layout(scale.tile_px(n), rows, cols)
-    low, high = _percentiles(phys[indices], GREY_PERCENTILES)
+    rows, cols = grid_shape(len(indices))
+    layout = MontageLayout(scale.tile_px(n), rows, cols)
+    low, high = percentiles(phys[indices], GREY_PERCENTILES)
     shown = f"shown ×{scale.zoom}" if scale.binning == 1 else f"shown averaged over {scale.binning}×{scale.binning}"
     title = (f"{label + ': ' if label else ''}physical images, {len(indices)} of {count} (#index in the stack)\n"
              f"{n} × {n} px at {pixel_size:.4g} Å/px, box {n * pixel_size:.4g} Å ({shown})")
-    fig, overlay = _montage(tiles, layout, Normalize(low, high), title, "pixel value (centred, max |x| = 1)",
+    fig, overlay = montage(tiles, layout, Normalize(low, high), title, "pixel value (centred, max |x| = 1)",
                             f"one grey scale for all tiles: the {GREY_PERCENTILES[0]:g}th to "
                             f"{GREY_PERCENTILES[1]:g}th percentile of their pixels")
-    _index_labels(overlay, layout, indices)
+    index_labels(overlay, layout, indices)
     # Scale bar at the bottom left of the first tile: a round number of Å, about a third of the box.
     length = _nice_length(0.35 * n * pixel_size)
     bar_px = length / pixel_size * scale.screen_px_per_pixel()
     x0, y0 = 0.06 * layout.tile, 0.92 * layout.tile
     overlay.add_patch(Rectangle((x0, y0 - 5), bar_px, 5, facecolor="white", edgecolor="black", linewidth=0.8))
     overlay.text(x0 + bar_px / 2, y0 - 8, f"{length:g} Å", color="white", fontsize=10, ha="center",
-                 va="bottom", path_effects=_OUTLINE)
+                 va="bottom", path_effects=OUTLINE)
     return fig
 
 
@@ -261,7 +116,7 @@ def _frequency_circles(overlay: Axes, centre: tuple[float, float], radius_px: fl
                                  alpha=0.9))
         if labels:  # a ruler going up from the centre
             overlay.text(cx, cy - r, f"{s:g}/Å ({1 / s:.3g} Å)", color="white", fontsize=9, ha="center",
-                         va="bottom", path_effects=_OUTLINE)
+                         va="bottom", path_effects=OUTLINE)
 
 
 def fourier_figure(fourier: np.ndarray, grid: PolarGrid, n_pixels: int, pixel_size: float,
@@ -270,19 +125,19 @@ def fourier_figure(fourier: np.ndarray, grid: PolarGrid, n_pixels: int, pixel_si
     discs whose radius is the spatial frequency (1/Å)."""
     indices = shown_indices(len(fourier))
     log_amplitude = _log10(np.abs(fourier[indices]))
-    low, high = _percentiles(log_amplitude, LOG_AMPLITUDE_PERCENTILES)
+    low, high = percentiles(log_amplitude, LOG_AMPLITUDE_PERCENTILES)
     diameter = DisplayScale.for_size(n_pixels).tile_px(n_pixels)
-    rows, cols = _grid_shape(len(indices))
-    layout = _Layout(diameter, rows, cols)
+    rows, cols = grid_shape(len(indices))
+    layout = MontageLayout(diameter, rows, cols)
     s_max = grid.radius_max * _frequency_scale(n_pixels, pixel_size)
     title = (f"{label + ': ' if label else ''}Fourier images of the same particles: log10 |F| on the polar grid\n"
              f"{grid.n_shells} shells × {grid.n_inplanes} angles; edge {s_max:.3g}/Å = {1 / s_max:.3g} Å")
     footer = ("radius: spatial frequency, dashed circles labelled on the first disc; oriented as the physical "
               "images\n(up-down: rows); one grey scale for all discs: the "
               f"{LOG_AMPLITUDE_PERCENTILES[0]:g}th to {LOG_AMPLITUDE_PERCENTILES[1]:g}th percentile of their values")
-    fig, overlay = _montage(polar_raster(log_amplitude, grid, diameter), layout, Normalize(low, high), title,
+    fig, overlay = montage(polar_raster(log_amplitude, grid, diameter), layout, Normalize(low, high), title,
                             "log10 |F| (unit polar L2 norm per image)", footer)
-    _index_labels(overlay, layout, indices)
+    index_labels(overlay, layout, indices)
     for k in range(len(indices)):
         top, left = layout.corner(k)
         _frequency_circles(overlay, (top + diameter / 2, left + diameter / 2), diameter / 2, s_max, labels=k == 0)
@@ -340,14 +195,14 @@ def power_spectrum_figure(fourier: np.ndarray, grid: PolarGrid, n_pixels: int, p
     top.set_xlabel("resolution (Å)")
 
     log_mean = _log10(mean_2d)
-    norm = Normalize(*_percentiles(log_mean[outer], LOG_AMPLITUDE_PERCENTILES))
+    norm = Normalize(*percentiles(log_mean[outer], LOG_AMPLITUDE_PERCENTILES))
     left, bottom_px = 730, 60
-    _image(fig, polar_raster(log_mean[None], grid, disc)[0], (left, bottom_px), norm)
-    overlay = _overlay(fig, (left, bottom_px), (disc, disc))
+    draw_image(fig, polar_raster(log_mean[None], grid, disc)[0], (left, bottom_px), norm)
+    overlay = overlay_axes(fig, (left, bottom_px), (disc, disc))
     _frequency_circles(overlay, (disc / 2, disc / 2), disc / 2, s_max, labels=True)
     overlay.set_title("mean |F|² of the stack on the polar grid", fontsize=10)
     bar_axes = fig.add_axes(((left + disc + 20) / width, (bottom_px + 36) / height, 14 / width, 288 / height))
-    fig.colorbar(ScalarMappable(norm, _GREY), cax=bar_axes).set_label("log10 mean |F|²")
+    fig.colorbar(ScalarMappable(norm, GREY), cax=bar_axes).set_label("log10 mean |F|²")
     fig.text(0.5, 1.0 - 8 / height, f"{label + ': ' if label else ''}power spectrum of {len(fourier)} images, "
              f"{n_pixels} px at {pixel_size:.4g} Å/px", ha="center", va="top", fontsize=12)
     return fig
@@ -361,18 +216,6 @@ def _resolution_ticks(s_end: float) -> list[float]:
         if 1.0 / a <= s_end and (not ticks or 1.0 / ticks[-1] - 1.0 / a >= 0.06 * s_end):
             ticks.append(a)
     return ticks
-
-
-# ------------------------------------------------------------------------------------------- files
-def save_png(fig: Figure, path: Path) -> str:
-    """Draw ``fig`` and write it as a PNG without metadata (8-bit grey when no pixel has a colour);
-    returns the file's sha256."""
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    rgb = np.asarray(canvas.buffer_rgba())[..., :3]  # the figure is opaque: alpha is 255 throughout
-    grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-    image = Image.fromarray(np.ascontiguousarray(rgb[..., 0] if grey else rgb))  # uint8: mode L or RGB
-    return atomic_write(path, lambda handle: image.save(handle, format="PNG", dpi=(DPI, DPI)))
 
 
 def stack_label(files: StackFiles) -> str:

@@ -15,7 +15,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from PIL import Image
 
-from cryolike_hydra import plots
+from cryolike_hydra import plot_canvas, plots
 from cryolike_hydra.descriptor import ImageDescriptor
 from cryolike_hydra.disk_space import PLOT_BYTES
 from cryolike_hydra.processing import ImageProcessor
@@ -71,7 +71,7 @@ def test_the_physical_montage_has_a_scale_bar_in_angstrom_and_a_colour_bar() -> 
     texts = _texts(fig)
     # 64 px at 1.5 Å is a 96 Å box; the bar is the largest 1-2-5 length up to a third of it: 20 Å.
     assert "20 Å" in texts
-    scale = plots.DisplayScale.for_size(64)
+    scale = plot_canvas.DisplayScale.for_size(64)
     assert (scale.zoom, scale.binning) == (4, 1)
     bars = [p for p in fig.findobj(Rectangle) if p.get_width() == pytest.approx(20 / 1.5 * 4)]
     assert len(bars) == 1
@@ -111,13 +111,13 @@ def test_the_power_spectrum_plots_the_mean_power_per_shell_against_frequency_and
 
 
 def test_large_images_are_shown_block_averaged_and_small_ones_magnified() -> None:
-    assert plots.DisplayScale.for_size(30) == plots.DisplayScale(8, 1)
-    assert plots.DisplayScale.for_size(256) == plots.DisplayScale(1, 1)
-    scale = plots.DisplayScale.for_size(300)
-    assert scale == plots.DisplayScale(1, 2) and scale.tile_px(300) == 150
+    assert plot_canvas.DisplayScale.for_size(30) == plot_canvas.DisplayScale(8, 1)
+    assert plot_canvas.DisplayScale.for_size(256) == plot_canvas.DisplayScale(1, 1)
+    scale = plot_canvas.DisplayScale.for_size(300)
+    assert scale == plot_canvas.DisplayScale(1, 2) and scale.tile_px(300) == 150
     image = np.arange(9.0).reshape(3, 3)
-    np.testing.assert_array_equal(plots.DisplayScale(1, 2).apply(image), [[2.0, 3.5], [6.5, 8.0]])
-    np.testing.assert_array_equal(plots.DisplayScale(2, 1).apply(image)[:2, :2], [[0, 0], [0, 0]])
+    np.testing.assert_array_equal(plot_canvas.DisplayScale(1, 2).apply(image), [[2.0, 3.5], [6.5, 8.0]])
+    np.testing.assert_array_equal(plot_canvas.DisplayScale(2, 1).apply(image)[:2, :2], [[0, 0], [0, 0]])
 
 
 # ------------------------------------------------------------------------------- the polar discs
@@ -125,7 +125,7 @@ def test_each_screen_pixel_of_a_disc_shows_the_grid_cell_it_lies_in() -> None:
     grid = ImageDescriptor.from_values(32, 1.0).polar_grid
     shell, angle = np.meshgrid(np.arange(grid.n_shells), np.arange(grid.n_inplanes), indexing="ij")
     values = np.stack([grid.radii[shell], angle]).astype(np.float64)
-    radius, angles = plots.polar_raster(values, grid, 200, samples=1)
+    radius, angles = plot_canvas.polar_raster(values, grid, 200, samples=1)
     centre = 100
     # Radius: a pixel k px from the centre lies at k/100 of radius_max (the shell nearest to it).
     for k in (20, 50, 90):
@@ -145,7 +145,7 @@ def test_fourier_discs_are_oriented_as_the_physical_images() -> None:
     stripes = np.cos(2 * np.pi * 8 * rows / n) * np.exp(-(rows**2 + cols**2) / 400)  # bands across: vary down
     tall = np.exp(-((rows / 12) ** 2 + (cols / 3) ** 2))  # long up-down
     _, fourier, descriptor = _processed(np.stack([stripes, tall]), 2.0)
-    discs = np.nan_to_num(plots.polar_raster(np.abs(fourier), descriptor.polar_grid, 128))
+    discs = np.nan_to_num(plot_canvas.polar_raster(np.abs(fourier), descriptor.polar_grid, 128))
     # The stripes' frequency lies straight above and below the centre: 8 periods per box is grid radius 4 of
     # radius_max 16, a quarter of the disc's 64 px radius.
     peak = np.unravel_index(np.argmax(discs[0]), discs[0].shape)
