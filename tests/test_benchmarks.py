@@ -3,6 +3,7 @@ script works and reports ours beside its reference, never how fast anything is).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -45,3 +46,15 @@ def test_stage_profile_prints_every_stage_and_the_serialisation_comparison() -> 
     for stage in ("read", "process (all)", "serialise+sha256 fourier", "fsync fourier", "pipelined conversion"):
         assert stage in out, out
     assert re.search(r"serialising fourier: CPU [\d.]+ s here, [\d.]+ s with torch.save's defaults", out), out
+
+
+@pytest.mark.slow
+def test_cryolike_agreement_prints_cryolikes_likelihood_on_our_stacks_beside_its_own() -> None:
+    if not (BENCHMARKS.parent.parent / "shared" / "cryolike").is_dir() and not os.environ.get("CI"):
+        pytest.skip("CryoLike is not beside the checkout (../shared/cryolike)")
+    out = run("cryolike_agreement.py", "--images", "8", "--batch-size", "4", "--viewing", "64")
+    for title in ("ours (paired STAR)  vs  CryoLike (paired STAR)", "ours (indexed STAR, downsampled by 2)",
+                  "for scale: CryoLike"):
+        assert title in out, out
+    assert len(re.findall(r"^cross correlation\s+8\s+[\d.e+-]+\s+[\d.]+", out, re.M)) == 3, out
+    assert len(re.findall(r"^Fourier stack 1: largest per-image relative L2 difference", out, re.M)) == 3, out
