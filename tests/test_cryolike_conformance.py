@@ -42,11 +42,18 @@ pytestmark = pytest.mark.slow
 def cryolike() -> Any:
     if not chain.CRYOLIKE_DIR.is_dir():
         pytest.fail(f"CI must run the CryoLike conformance tests, but {chain.CRYOLIKE_DIR} is absent")
+    import matplotlib
+
+    style = matplotlib.rcParams.copy()
     try:
         import cryolike
         import cryolike.metadata  # noqa: F401  (its loader)
     except ImportError as exc:
         pytest.fail(f"CryoLike does not import ({exc}): pip install {chain.CRYOLIKE_DIR} pydantic tqdm mdtraj")
+    finally:
+        # Importing cryolike (its plot module) restyles matplotlib for the whole process: restored, so
+        # that plots written later in this test process match those of other processes byte for byte.
+        matplotlib.rcParams.update(style)
     return cryolike
 
 
