@@ -22,6 +22,11 @@ __all__ = [
     "convert_particle_stacks_from_cryosparc_restack",
     "convert_particle_stacks_from_indexed_star_files",
     "convert_particle_stacks_from_star_files",
+    # CryoLike's names of the same four (`from cryolike import ...` becomes `from cryolike_hydra import ...`)
+    "convert_particle_stacks_from_cryosparc_job_directory",
+    "convert_particle_stacks_from_indexed_cryosparc_file",
+    "convert_particle_stacks_from_indexed_star_file",
+    "convert_particle_stacks_from_paired_star_and_mrc_files",
     "write_params",
 ]
 

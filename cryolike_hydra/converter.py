@@ -119,12 +119,21 @@ class ParticleStackConverter:
         device: str = "auto",
         dry_run: bool = False,
         run_config: dict[str, Any] | None = None,
+        skip_exist: bool = False,
     ) -> None:
-        """``run_config``: the full composed configuration of the command line, kept in the manifest."""
+        """``run_config``: the full composed configuration of the command line, kept in the manifest.
+
+        ``skip_exist`` is CryoLike's name (there it is reserved and raises when true): here it means
+        ``resume`` -- stacks a previous run of the same conversion finished, verified by their sha256,
+        are kept and skipped; the rest are converted."""
         if int(downsample_factor) != downsample_factor or downsample_factor < 1:
             raise ConfigError("must be a whole number >= 1", field="downsample_factor", value=downsample_factor)
         if downsample_type not in ("mean", "max"):
             raise ConfigError("must be 'mean' or 'max'", field="downsample_type", value=downsample_type)
+        if overwrite and skip_exist:
+            raise ConfigError("overwrite and skip_exist exclude each other", field="skip_exist", value=skip_exist,
+                              fix="skip_exist=True keeps finished stacks, overwrite=True replaces them: choose one")
+        resume = bool(resume or skip_exist)
         if overwrite and resume:
             raise ConfigError("overwrite and resume exclude each other", field="resume", value=resume)
         self.image_descriptor = image_descriptor
@@ -168,8 +177,13 @@ class ParticleStackConverter:
         defocus_angle_is_degree: bool = True,
         phase_shift_is_degree: bool = True,
     ) -> None:
-        """Pairs of STAR and MRC files: row i of each STAR describes image i of its MRC."""
-        stars, mrcs = list(star_file_list), list(particle_file_list)
+        """Pairs of STAR and MRC files: row i of each STAR describes image i of its MRC.
+
+        CryoLike's method takes the two lists in the other order (particles first). Positional calls
+        in either order work: when every file of the first list is recognisably an MRC stack and every
+        file of the second a STAR file, the lists are taken the other way round. A file in the wrong
+        list is an error before anything is read."""
+        stars, mrcs = _paired_lists(list(star_file_list), list(particle_file_list))
         arguments = {"star_file_list": [str(p) for p in stars], "particle_file_list": [str(p) for p in mrcs],
                      "defocus_angle_is_degree": defocus_angle_is_degree, "phase_shift_is_degree": phase_shift_is_degree}
         self._kinds.append("star_files")
@@ -186,6 +200,8 @@ class ParticleStackConverter:
             )
             return
         tables, loaded = [], []
+        if self._problems.attempt(_check_paired_kinds, stars, mrcs) is None:
+            return
         for star, mrc in zip(stars, mrcs, strict=True):
             table = self._problems.attempt(
                 _read_pair, star, mrc, defocus_angle_is_degree=defocus_angle_is_degree,
@@ -214,6 +230,28 @@ class ParticleStackConverter:
         if table is not None:
             self._sources.append(_Source("cryosparc", table, (str(file_cs),), arguments))
 
+    def prepare_indexed_file(
+        self,
+        src_file: str | Path,
+        filetype: str,
+        mrc_folder: str | Path | None = "",
+        ignore_manual_pixel_size: bool = False,
+    ) -> None:
+        """CryoLike's name for the two indexed inputs: ``filetype`` 'starfile' or 'cryosparc'."""
+        if ignore_manual_pixel_size:
+            raise ConfigError(
+                "is not supported: a manual pixel size is checked against the metadata's (under 1% apart: "
+                "a warning and the manual value is used; more: an error)",
+                field="ignore_manual_pixel_size", value=ignore_manual_pixel_size,
+                fix="give pixel_size=None to use the pixel size recorded in the metadata",
+            )
+        if filetype == "starfile":
+            self.prepare_indexed_star_file(src_file, mrc_folder)
+        elif filetype == "cryosparc":
+            self.prepare_indexed_cryosparc(src_file, mrc_folder)
+        else:
+            raise ConfigError("must be 'starfile' or 'cryosparc'", field="filetype", value=filetype)
+
     def prepare_sequential_cryosparc(self, folder_cryosparc: str | Path, job_number: int) -> None:
         """A cryoSPARC job folder ``folder_cryosparc/J<job_number>`` with restacked batch files."""
         arguments = {"folder_cryosparc": str(folder_cryosparc), "job_number": job_number}
@@ -224,10 +262,26 @@ class ParticleStackConverter:
 
     # -- conversion --
 
-    def convert_stacks(self, batch_size: int = 1024, batching: Batching | str | None = None) -> ConversionSummary:
+    def convert_stacks(
+        self,
+        batch_size: int = 1024,
+        batching: Batching | str | bool | None = None,
+        *,
+        never_combine_input_files: bool = False,
+    ) -> ConversionSummary:
         """Check everything, then write the stacks. ``batching`` None: per_file for paired STAR
-        files, restack otherwise."""
+        files, restack otherwise.
+
+        CryoLike's flag is accepted too, by keyword or in ``batching``'s place: True means per_file,
+        False the default of the input."""
         start = time.perf_counter()
+        if isinstance(batching, bool):
+            batching, never_combine_input_files = None, batching or never_combine_input_files
+        if never_combine_input_files:
+            if batching is not None and str(getattr(batching, "value", batching)) != Batching.PER_FILE.value:
+                raise ConfigError("never_combine_input_files=True is per_file batching", field="batching",
+                                  value=str(batching), fix="give one of the two")
+            batching = Batching.PER_FILE
         if not self._kinds:
             raise ConfigError("no input loaded", fix="call one of the prepare_* methods before convert_stacks")
         kinds = "+".join(dict.fromkeys(self._kinds))
@@ -536,6 +590,54 @@ def _read_pair(
             fix="pair each STAR file with the stack it describes (row i = image i)",
         )
     return table
+
+
+# File kinds told apart by name, else by content (a STAR file is text with a data_ block; an MRC
+# file has the 'MAP ' stamp at byte 208).
+_STAR_SUFFIXES = (".star",)
+_MRC_SUFFIXES = (".mrc", ".mrcs", ".st", ".map")
+
+
+def _file_kind(path: str | Path) -> str | None:
+    """'star', 'mrc', or None when neither name nor content tells (e.g. a missing file)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in _STAR_SUFFIXES:
+        return "star"
+    if suffix in _MRC_SUFFIXES:
+        return "mrc"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None
+    if len(head) >= 212 and head[208:212] == b"MAP ":
+        return "mrc"
+    if b"\0" not in head and b"data_" in head:
+        return "star"
+    return None
+
+
+def _paired_lists(first: list[Any], second: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(STAR files, MRC files) from our order (STAR first) or CryoLike's (particles first)."""
+    if first and all(_file_kind(p) == "mrc" for p in first) and all(_file_kind(p) == "star" for p in second):
+        log.info("prepare_star_files: the first list holds the MRC stacks and the second the STAR files "
+                 "(CryoLike's order): taken as particle_file_list and star_file_list")
+        return second, first
+    return first, second
+
+
+def _check_paired_kinds(stars: list[Any], mrcs: list[Any]) -> bool:
+    """Refuse an MRC stack among the STAR files or a STAR file among the stacks (before any read)."""
+    for name, files, wrong in (("star_file_list", stars, "mrc"), ("particle_file_list", mrcs, "star")):
+        for path in files:
+            if _file_kind(path) == wrong:
+                raise InputError(
+                    f"is {'an MRC stack' if wrong == 'mrc' else 'a STAR file'} but is listed in {name}",
+                    file=path,
+                    field=name,
+                    fix="give the lists by keyword: star_file_list=[STAR files], particle_file_list=[MRC stacks]",
+                )
+    return True
 
 
 def _batching_mode(batching: Batching | str | None, kinds: str) -> Batching:

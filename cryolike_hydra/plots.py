@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib import style
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
@@ -229,9 +230,13 @@ def write_plots(
     """The three plots of a stack: ``phys`` (N, n, n), ``fourier`` (N, n_shells, n_inplanes) on ``grid``, for
     images of ``n_pixels`` at ``pixel_size`` Å. Returns each file's sha256 by path."""
     label = stack_label(files)
-    return {
-        files.plot_phys: save_png(physical_figure(phys, pixel_size, label), files.plot_phys),
-        files.plot_fourier: save_png(fourier_figure(fourier, grid, n_pixels, pixel_size, label), files.plot_fourier),
-        files.plot_power: save_png(power_spectrum_figure(fourier, grid, n_pixels, pixel_size, label),
-                                   files.plot_power),
-    }
+    # Matplotlib's defaults, not the process's style (a matplotlibrc, or a package such as CryoLike that
+    # restyles on import): the same stack gives the same bytes everywhere, and the manifest's sha256 holds.
+    with style.context("default"):
+        return {
+            files.plot_phys: save_png(physical_figure(phys, pixel_size, label), files.plot_phys),
+            files.plot_fourier: save_png(fourier_figure(fourier, grid, n_pixels, pixel_size, label),
+                                         files.plot_fourier),
+            files.plot_power: save_png(power_spectrum_figure(fourier, grid, n_pixels, pixel_size, label),
+                                       files.plot_power),
+        }

@@ -94,11 +94,17 @@ def resolve_descriptor(
             value=descriptor.n_pixels,
             fix="use a params file made for this box and downsampling factor, or an inline descriptor",
         )
-    if not np.isclose(descriptor.pixel_size, pixel_size, rtol=1e-3):
-        log.warning(
-            "%s gives pixel size %.4g Å but the (downsampled) images have %.4g Å; storing %.4g Å",
-            origin, descriptor.pixel_size, pixel_size, pixel_size,
-        )
+    if np.isclose(descriptor.pixel_size, pixel_size, rtol=1e-3):
+        # CryoLike's likelihood refuses images whose pixel size is not exactly its templates' (made from
+        # the same params file); within 0.1% the difference is rounding (1.1 Å x 3 != 3.3 Å) or a
+        # pixel size derived from detector pixel and magnification: the params file's value is stored.
+        return descriptor
+    log.warning(
+        "%s gives pixel size %.6g Å but the (downsampled) images have %.6g Å; storing %.6g Å. CryoLike's "
+        "likelihood will refuse these stacks with templates made from %s (it requires equal pixel sizes): "
+        "make the params file for %.6g Å, or, if the metadata's pixel size is wrong, give pixel_size",
+        origin, descriptor.pixel_size, pixel_size, pixel_size, origin, pixel_size,
+    )
     return replace(descriptor, pixel_size=pixel_size)
 
 

@@ -191,6 +191,10 @@ def stack_metadata(
         ref_pixel_size=np.array([ref_pixel_size, ref_pixel_size], dtype=np.float64),
         ctfBfactor=rows.ctf_bfactor.astype(np.float64),
         ctfScalefactor=rows.ctf_scalefactor.astype(np.float64),
+        # CryoLike's lens descriptor requires these two (its loader rejects a file without them): per
+        # image, the stack file it came from and its 0-based index there (our source_file/source_index).
+        files=np.asarray(rows.source_file, dtype=str),
+        idxs=rows.source_index.astype(np.int64),
         n_images=np.array(len(rows), dtype=np.int64),
         source_file=np.asarray(rows.source_file, dtype=str),
         source_index=rows.source_index.astype(np.int64),

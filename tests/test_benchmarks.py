@@ -3,6 +3,7 @@ script works and reports ours beside its reference, never how fast anything is).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -52,3 +53,15 @@ def test_plot_benchmark_prints_ours_beside_the_data_files_and_the_baseline() -> 
     for name in ("ours", "baseline"):
         row = re.search(rf"^\s*16\s+[\d.]+ /\s*[\d.]+\s+[\d.]+\s+{name}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+$", out, re.M)
         assert row, out
+
+
+@pytest.mark.slow
+def test_cryolike_agreement_prints_cryolikes_likelihood_on_our_stacks_beside_its_own() -> None:
+    if not (BENCHMARKS.parent.parent / "shared" / "cryolike").is_dir() and not os.environ.get("CI"):
+        pytest.skip("CryoLike is not beside the checkout (../shared/cryolike)")
+    out = run("cryolike_agreement.py", "--images", "8", "--batch-size", "4", "--viewing", "64")
+    for title in ("ours (paired STAR)  vs  CryoLike (paired STAR)", "ours (indexed STAR, downsampled by 2)",
+                  "for scale: CryoLike"):
+        assert title in out, out
+    assert len(re.findall(r"^cross correlation\s+8\s+[\d.e+-]+\s+[\d.]+", out, re.M)) == 3, out
+    assert len(re.findall(r"^Fourier stack 1: largest per-image relative L2 difference", out, re.M)) == 3, out

@@ -179,6 +179,23 @@ def test_plot_files_are_large_enough_to_read_deterministic_and_without_metadata(
         assert not {b"tEXt", b"iTXt", b"zTXt", b"tIME"} & set(chunks), (path.name, chunks)
 
 
+def test_plot_bytes_do_not_follow_the_process_matplotlib_style(tmp_path: Path) -> None:
+    """A matplotlibrc or a package that restyles matplotlib on import (CryoLike does) must not change the
+    bytes: the manifest's sha256 of a plot has to match on every machine and in every process."""
+    import matplotlib
+
+    phys, fourier, descriptor = _noise(4, 16)
+    plain = StackFiles.of(tmp_path / "plain", 0)
+    plots.write_plots(plain, phys, fourier, descriptor.polar_grid, 16, 1.5)
+    styled = StackFiles.of(tmp_path / "styled", 0)
+    with matplotlib.rc_context({"font.size": 17, "lines.linewidth": 4, "axes.prop_cycle": matplotlib.cycler(
+            color=["magenta"]), "axes.facecolor": "yellow"}):
+        plots.write_plots(styled, phys, fourier, descriptor.polar_grid, 16, 1.5)
+        assert matplotlib.rcParams["font.size"] == 17  # the caller's style is left as it was
+    for a, b in zip(plain.plot_files(), styled.plot_files(), strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
 def test_stacks_of_one_image_and_of_blank_images_are_plotted(tmp_path: Path) -> None:
     phys, fourier, descriptor = _noise(1, 16)
     plots.write_plots(StackFiles.of(tmp_path, 0), phys, fourier, descriptor.polar_grid, 16, 1.5)
