@@ -114,11 +114,14 @@ def test_star_files_round_trip(root: Path, case: tuple[pd.DataFrame, pd.DataFram
 def cs_tables(draw: st.DrawFn) -> dict[str, np.ndarray]:
     n = draw(st.integers(1, 12))
     paths = draw(st.lists(st.sampled_from([">a.mrcs", "b.mrcs", ">sub/c.mrcs"]), min_size=n, max_size=n))
-    indices = draw(st.lists(st.integers(0, 2**32 - 1), min_size=n, max_size=n))
+    indices = draw(st.lists(st.integers(0, 2**31 - 1), min_size=n, max_size=n))  # any index an MRC stack has
     floats = st.floats(-1e5, 1e5, allow_nan=False, width=32)
     rows = datagen.cs_rows(paths, indices)
+    # Any values, within what a microscope can have for Cs and amplitude contrast (microscope.LIMITS).
+    ranges = {"ctf/cs_mm": st.floats(0, 10, width=32), "ctf/amp_contrast": st.floats(0, 1, width=32)}
     for name in ("ctf/df1_A", "ctf/df2_A", "ctf/df_angle_rad", "ctf/cs_mm", "ctf/amp_contrast"):
-        rows[name] = np.array(draw(st.lists(floats, min_size=n, max_size=n)), dtype=np.float32)
+        values = ranges.get(name, floats)
+        rows[name] = np.array(draw(st.lists(values, min_size=n, max_size=n)), dtype=np.float32)
     for name in draw(st.sets(st.sampled_from(["ctf/phase_shift_rad", "ctf/scale", "ctf/bfactor", "blob/psize_A"]))):
         del rows[name]
     return rows
