@@ -25,7 +25,7 @@ from .batching import Batching, BatchPlan, StackPlan, plan_stacks
 from .cryosparc import read_cryosparc_job, read_cs
 from .disk_space import check_free_space, estimate_output_bytes, human_size
 from .dry_run import DryRunReport, ProblemLog, check_all, missing_stacks
-from .errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError
+from .errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError, OutputWriteError
 from .folder_lock import check_not_in_use
 from .image_reader import ParticleImageReader
 from .manifest import Manifest, check_resumable, describe_inputs, fingerprint, resume_from
@@ -264,9 +264,11 @@ class ParticleStackConverter:
                 constant, resumed = self._run(table, checked, plan, mode, manifest, target)
                 if self.overwrite:
                     replace_with_staged(self.folder, target, manifest.stack_files())
-            except BaseException:
+            except BaseException as exc:
                 if self.overwrite:
                     discard_staging(target.path)  # the old conversion stays as it was
+                if isinstance(exc, OutputWriteError):
+                    raise _what_remains(exc, self.overwrite) from exc
                 raise
             seconds = time.perf_counter() - start
             summary = self._summary(table, plan, mode, batch_size, kinds, checked, seconds,
@@ -629,6 +631,15 @@ class _Accountant:
             "images_pending": int((self.n_planned - self.n_written).sum()),
             "per_file": per_file,
         }
+
+
+def _what_remains(error: OutputWriteError, overwrite: bool) -> OutputWriteError:
+    """The write error with what the output folder holds now, and how to go on."""
+    then = ("; the previous conversion is kept as it was" if overwrite
+            else "; then rerun with resume=true (output.resume=true): the finished stacks are kept")
+    remains = OutputWriteError(error.problem, file=error.file, fix=(error.fix or "") + then)
+    remains.errno = error.errno
+    return remains
 
 
 def _refuse_non_finite(table: ParticleTable, stack: StackPlan, non_finite: torch.Tensor) -> None:

@@ -1,7 +1,7 @@
 """MRC/MRCS image stacks: a checked header (``read_mrc_header``).
 
 The header is parsed with ``mrcfile`` in permissive mode, so old files without the ``MAP `` stamp or
-with a blank machine stamp read fine; everything the image reader (``image_reader.MappedStack``) relies
+with a blank machine stamp read fine; everything the image reader (``image_reader.StackFile``) relies
 on is then checked here.
 """
 
@@ -101,7 +101,7 @@ def read_mrc_header(path: str | Path) -> MrcStackInfo:
     for magic, kind in _COMPRESSED_MAGIC.items():
         if raw.startswith(magic):
             raise MrcFormatError(
-                f"the MRC file is {kind}-compressed and cannot be memory-mapped",
+                f"the MRC file is {kind}-compressed and cannot be read image by image",
                 file=path,
                 fix="decompress it first (e.g. gunzip / bunzip2) and point the metadata at the result",
             )

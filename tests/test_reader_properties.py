@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from cryolike_hydra.cryosparc import read_cs
 from cryolike_hydra.errors import CryolikeError
-from cryolike_hydra.image_reader import MappedStack
+from cryolike_hydra.image_reader import StackFile
 from cryolike_hydra.mrc import SUPPORTED_MODES, read_mrc_header
 from cryolike_hydra.paths import clear_path_cache
 from cryolike_hydra.star import read_indexed_star, read_paired_star
@@ -161,7 +161,7 @@ def test_mrc_stacks_round_trip(root: Path, mode: int, n: int, box: int, as_stack
     assert (info.n_images, info.ny, info.nx, info.mode) == (n, box, box, mode)
     assert info.voxel_size == pytest.approx(1.5)
     wanted = np.array([i for i in indices if i < n], dtype=np.int64)
-    with MappedStack(info) as reader:
+    with StackFile(info) as reader:
         assert np.array_equal(reader.read(wanted), images[wanted])
 
 
@@ -187,7 +187,7 @@ def test_corrupt_mrc_files_fail_only_with_our_errors(root: Path, edits: list[tup
     path.write_bytes(_corrupt(path.read_bytes(), edits, cut))
     try:
         info = read_mrc_header(path)
-        with MappedStack(info) as reader:
+        with StackFile(info) as reader:
             images = reader.read(np.arange(info.n_images))
         assert images.shape == (info.n_images, info.ny, info.nx)
     except CryolikeError:
@@ -209,7 +209,7 @@ def test_mrc_headers_with_any_field_values_fail_only_with_our_errors(
     try:
         info = read_mrc_header(path)
         assert info.voxel_size >= 0 and np.isfinite(info.voxel_size)
-        with MappedStack(info) as reader:
+        with StackFile(info) as reader:
             assert reader.read(np.arange(info.n_images)).shape == (info.n_images, info.ny, info.nx)
     except CryolikeError:
         pass
