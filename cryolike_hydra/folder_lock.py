@@ -93,10 +93,10 @@ class FolderLock:
             if _same_file(fd, self.path):
                 break
             os.close(fd)  # the previous holder removed the file after we opened it: lock the new one
-        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+        record = {"pid": os.getpid(), "host": socket.gethostname(),
                   "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
         self._fd = fd
 
     def release(self) -> None:

@@ -73,11 +73,11 @@ class StackFile:
             target = out[start:stop]
             direct = target.dtype == info.dtype and target.flags.c_contiguous
             if direct:
-                buffer = memoryview(target).cast("B")
+                buffer = target.data.cast("B")
             else:
                 if self._scratch.nbytes < nbytes:
                     self._scratch = np.empty(nbytes, dtype=np.uint8)
-                buffer = memoryview(self._scratch)[:nbytes]
+                buffer = self._scratch.data[:nbytes]
             if _PREFETCH is not None:
                 os.posix_fadvise(self._file.fileno(), offset, nbytes, _PREFETCH)
             got = self._read_at(offset, buffer)

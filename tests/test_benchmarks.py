@@ -45,3 +45,18 @@ def test_stage_profile_prints_every_stage_and_the_serialisation_comparison() -> 
     for stage in ("read", "process (all)", "serialise+sha256 fourier", "fsync fourier", "pipelined conversion"):
         assert stage in out, out
     assert re.search(r"serialising fourier: CPU [\d.]+ s here, [\d.]+ s with torch.save's defaults", out), out
+
+
+@pytest.mark.slow
+def test_read_benchmark_prints_ours_beside_the_memory_map() -> None:
+    out = run("bench_read.py", "--quick")
+    rows = re.findall(r"^(float32|int16)\s+(in order|shuffled)\s+(cold|warm)\s+\|\s+\d+\s+[\d.]+MB \|\s+\d+\s+"
+                      r"[\d.]+MB \|\s+[\d.]+$", out, re.M)
+    assert len(rows) == 8, out
+
+
+@pytest.mark.slow
+def test_input_digest_benchmark_prints_ours_beside_size_and_mtime() -> None:
+    out = run("bench_input_digest.py", "--quick")
+    rows = re.findall(r"^(the STAR file|50 stacks)\s+(cold|warm)\s+[\d.]+\s+[\d.]+\s+-?[\d.]+$", out, re.M)
+    assert len(rows) == 4, out
