@@ -25,14 +25,14 @@ from .batching import Batching, BatchPlan, StackPlan, plan_stacks
 from .cryosparc import read_cryosparc_job, read_cs
 from .disk_space import check_free_space, estimate_output_bytes, human_size
 from .dry_run import DryRunReport, ProblemLog, check_all, missing_stacks
-from .errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError, OutputWriteError
+from .errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError
 from .folder_lock import check_not_in_use
 from .image_reader import ParticleImageReader
 from .manifest import Manifest, check_resumable, describe_inputs, fingerprint, resume_from
 from .memory import estimate_memory, warn_if_short
 from .mrc import read_mrc_header
-from .output_folder import MANIFEST_FILE, STAGING_FOLDER, SUMMARY_FILE, OutputFolder
-from .overwrite import discard_staging, replace_with_staged
+from .output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder
+from .overwrite import replace_with_staged, write_target
 from .particles import ParticleTable
 from .processing import TORCH_REAL, ImageProcessor, select_device
 from .star import read_indexed_star, read_paired_star
@@ -250,26 +250,20 @@ class ParticleStackConverter:
         # the folder's lock held: no other run writes into it from here on) a folder that is occupied.
         self.folder.check_target()
         estimate = estimate_output_bytes(table, plan, checked, mode, self.flag_plots)
-        kept = self.folder.existing_bytes() if self.overwrite or self.resume else 0
-        check_free_space(self.folder.path, estimate.total, **({"kept": kept} if self.overwrite else {"reusable": kept}))
+        existing = self.folder.existing_bytes() if self.overwrite or self.resume else 0
+        check_free_space(self.folder.path, estimate.total, reusable=existing if self.resume else 0,
+                         kept=existing if self.overwrite else 0)
         memory = estimate_memory(plan, checked)
         warn_if_short(memory)
         with self.folder.taken():
             self.folder.check_writable(overwrite=self.overwrite, resume=self.resume)
             self.folder.prepare()
-            # overwrite: the new conversion goes into a staging folder and replaces the old one once complete
-            target = OutputFolder(self.folder.path / STAGING_FOLDER) if self.overwrite else self.folder
             manifest = self._new_manifest(table, checked, mode, batch_size)
-            try:
+            # overwrite: the new conversion goes into a staging folder and replaces the old one once complete
+            with write_target(self.folder, overwrite=self.overwrite) as target:
                 constant, resumed = self._run(table, checked, plan, mode, manifest, target)
                 if self.overwrite:
                     replace_with_staged(self.folder, target, manifest.stack_files())
-            except BaseException as exc:
-                if self.overwrite:
-                    discard_staging(target.path)  # the old conversion stays as it was
-                if isinstance(exc, OutputWriteError):
-                    raise _what_remains(exc, self.overwrite) from exc
-                raise
             seconds = time.perf_counter() - start
             summary = self._summary(table, plan, mode, batch_size, kinds, checked, seconds,
                                     constant_images=constant, stacks_resumed=resumed, bytes_needed=estimate.total,
@@ -343,9 +337,9 @@ class ParticleStackConverter:
                 previous = problems.attempt(check_resumable, self.folder.path / MANIFEST_FILE, manifest,
                                             self.folder.path)
                 stacks_complete = len(previous.get("stacks") or []) if previous else 0
-            kept = self.folder.existing_bytes() if self.overwrite or self.resume else 0
+            existing = self.folder.existing_bytes() if self.overwrite or self.resume else 0
             problems.attempt(check_free_space, self.folder.path, estimate.total,
-                             **({"kept": kept} if self.overwrite else {"reusable": kept}))
+                             reusable=existing if self.resume else 0, kept=existing if self.overwrite else 0)
         report = DryRunReport.build(
             self.folder.path, table, plan, checked, problems, downsample_factor=self.downsample_factor,
             stacks_complete=stacks_complete, estimate=estimate, memory=memory,
@@ -631,15 +625,6 @@ class _Accountant:
             "images_pending": int((self.n_planned - self.n_written).sum()),
             "per_file": per_file,
         }
-
-
-def _what_remains(error: OutputWriteError, overwrite: bool) -> OutputWriteError:
-    """The write error with what the output folder holds now, and how to go on."""
-    then = ("; the previous conversion is kept as it was" if overwrite
-            else "; then rerun with resume=true (output.resume=true): the finished stacks are kept")
-    remains = OutputWriteError(error.problem, file=error.file, fix=(error.fix or "") + then)
-    remains.errno = error.errno
-    return remains
 
 
 def _refuse_non_finite(table: ParticleTable, stack: StackPlan, non_finite: torch.Tensor) -> None:

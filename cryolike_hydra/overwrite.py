@@ -16,14 +16,37 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .atomic import TEMP_PREFIX
-from .output_folder import MANIFEST_FILE, STACK_FILE_NAME, SUMMARY_FILE, OutputFolder
+from .errors import OutputWriteError
+from .output_folder import MANIFEST_FILE, STACK_FILE_NAME, STAGING_FOLDER, SUMMARY_FILE, OutputFolder
 from .writer import OUTPUT_SUBFOLDERS
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def write_target(folder: OutputFolder, *, overwrite: bool) -> Iterator[OutputFolder]:
+    """The folder a run writes its stacks and manifest into: ``folder`` itself, or for an overwrite the
+    staging folder inside it, discarded (the old conversion untouched) when the run does not complete.
+
+    A failed write is re-raised saying what the output folder holds now and how to go on."""
+    target = OutputFolder(folder.path / STAGING_FOLDER) if overwrite else folder
+    try:
+        yield target
+    except BaseException as exc:
+        if overwrite:
+            discard_staging(target.path)
+        if isinstance(exc, OutputWriteError):
+            then = ("; the previous conversion is kept as it was" if overwrite
+                    else "; then rerun with resume=true (output.resume=true): the finished stacks are kept")
+            remains = OutputWriteError(exc.problem, file=exc.file, fix=(exc.fix or "") + then)
+            remains.errno = exc.errno
+            raise remains from exc
+        raise
 
 
 def discard_staging(staging: Path) -> None:
