@@ -76,7 +76,7 @@ def _refuse_volume(path: Path, ispg: int, nx: int, ny: int, nz: int) -> None:
     do we. A 2-D file (nz = 1) is one image whatever its space group."""
     fix = (
         "point the metadata at the particle stack; if the file does hold 2-D particle images, mark it as an "
-        "image stack (header ispg = 0, e.g. with mrcfile's set_image_stack()) or give it the .mrcs extension"
+        "image stack (header ispg = 0, e.g. with mrcfile's set_image_stack())"
     )
     if 401 <= ispg <= 630:
         raise MrcFormatError(
@@ -84,6 +84,7 @@ def _refuse_volume(path: Path, ispg: int, nx: int, ny: int, nz: int) -> None:
             "particle images",
             file=path, field="ispg", value=ispg, fix=fix,
         )
+    fix += " or give it the .mrcs extension"
     if ispg == 1 and nz > 1 and path.suffix.lower() != ".mrcs":
         raise MrcFormatError(
             f"the file is a 3-D volume ({nz} sections of {ny} x {nx} pixels), not a stack of particle images",
