@@ -346,7 +346,7 @@ def test_a_signal_mid_run_cleans_up_and_resume_finishes(
     assert cli.main([*args, "output.resume=true"]) == 0
     out.rename(reference)
     point = "before:particles_fourier_stack_000001.npz"
-    child, marker = start_child(args, tmp_path, point, FAULT_PAUSE="3")
+    child, marker = start_child(args, tmp_path, point, FAULT_PAUSE="5")
     wait_for(marker, child, point)
     assert temporaries(out)  # what a kill at this moment would leave behind
     child.send_signal(sig)
@@ -367,7 +367,7 @@ def test_sigterm_during_an_overwrite_keeps_the_old_conversion(dataset: Path, tmp
     before = tree(out)
     point = "before:particles_fourier_stack_000002.npz"
     child, marker = start_child(cli_args(dataset, out, tmp_path / "hydra", "output.overwrite=true"), tmp_path,
-                                point, FAULT_PAUSE="3")
+                                point, FAULT_PAUSE="5")
     wait_for(marker, child, point)
     assert (out / STAGING_FOLDER).is_dir()
     assert {k: v for k, v in tree(out).items() if not k.startswith((STAGING_FOLDER, LOCK_FILE))} == before
