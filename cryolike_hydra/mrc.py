@@ -85,11 +85,14 @@ def _refuse_volume(path: Path, ispg: int, nx: int, ny: int, nz: int) -> None:
             file=path, field="ispg", value=ispg, fix=fix,
         )
     fix += " or give it the .mrcs extension"
-    if ispg == 1 and nz > 1 and path.suffix.lower() != ".mrcs":
-        raise MrcFormatError(
-            f"the file is a 3-D volume ({nz} sections of {ny} x {nx} pixels), not a stack of particle images",
-            file=path, field="ispg", value=ispg, fix=fix,
-        )
+    if ispg == 1 and nz > 1:
+        if path.suffix.lower() != ".mrcs":
+            raise MrcFormatError(
+                f"the file is a 3-D volume ({nz} sections of {ny} x {nx} pixels), not a stack of particle images",
+                file=path, field="ispg", value=ispg, fix=fix,
+            )
+        log.warning("%s: the header says a 3-D volume (ispg 1); read as %d particle images because of its .mrcs "
+                    "name (RELION's rule)", path, nz)
 
 
 def read_mrc_header(path: str | Path) -> MrcStackInfo:

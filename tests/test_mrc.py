@@ -228,3 +228,15 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert out[:, 0, 0].tolist() == [3, 250, 499, 100]
     assert peak < 4 * 64 * 64 * 4 + 200_000  # the four images and bookkeeping, not the 8 MB file
+
+
+def test_a_volume_header_on_an_mrcs_file_is_read_as_images_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Some tools write particle stacks with space group 1; RELION reads a .mrcs file as images, so do we."""
+    images = write_mrc_stack(tmp_path / "stack.mrcs", np.zeros((3, 4, 4), dtype=np.float32), stack=False)
+    assert read_mrc_header(images).n_images == 3
+    assert "ispg 1" in caplog.text and "because of its .mrcs name" in caplog.text
+    volume = write_mrc_stack(tmp_path / "map.mrc", np.zeros((3, 4, 4), dtype=np.float32), stack=False)
+    with pytest.raises(MrcFormatError, match="a 3-D volume"):
+        read_mrc_header(volume)
