@@ -1,10 +1,14 @@
 """Atomic file writes: a temporary name in the same folder, then a rename, so a crash never leaves a
 half-written file under a final name (and a reader sees the old file or the new one, never a mix).
 
-Every file is hashed (sha256) as its bytes are written, so the run manifest never reads a file back."""
+Every file is hashed (sha256) as its bytes are written, so the run manifest never reads a file back.
+A write that fails (a full disk, a quota, an I/O error) removes its temporary file and raises
+:class:`OutputWriteError` naming the file and the system's reason, also where the writer (``torch.save``)
+would have turned the reason into a message of its own."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -13,7 +17,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
+
+from .errors import OutputWriteError
 
 TEMP_PREFIX = ".tmp-"
 # mkstemp creates files readable by their owner only; outputs get the usual umask-based mode instead,
@@ -39,12 +45,22 @@ class HashingWriter(io.RawIOBase):
         self._handle = handle
         self._digest = hashlib.sha256()
         self._position = 0
+        self.failure: OSError | None = None  # the error of a write that failed, whatever the caller made of it
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")  # torch.save hands over memoryviews of the storages: no copy
+        try:
+            self._write(view)
+        except OSError as exc:
+            self.failure = exc  # torch.save reports it as "enforce fail at inline_container.cc"
+            raise
+        self._position += view.nbytes
+        return view.nbytes
+
+    def _write(self, view: memoryview) -> None:
         # A large buffer goes in pieces, each hashed in another thread while it is written: hashlib and
         # the file write both release the GIL, so the two overlap where a core is free.
         for start in range(0, view.nbytes, _OVERLAP_PIECE):
@@ -54,10 +70,10 @@ class HashingWriter(io.RawIOBase):
                 self._handle.write(piece)
             else:
                 hashed = _hash_pool.submit(self._digest.update, piece)
-                self._handle.write(piece)
-                hashed.result()  # before the next piece: the digest takes the pieces in order
-        self._position += view.nbytes
-        return view.nbytes
+                try:
+                    self._handle.write(piece)
+                finally:
+                    hashed.result()  # before the next piece: the digest takes the pieces in order
 
     def tell(self) -> int:
         return self._position
@@ -83,12 +99,16 @@ class StagedFile:
 
     def commit(self) -> None:
         """fsync (through a fresh descriptor: it syncs the file, whichever descriptor wrote it), rename."""
-        fd = os.open(self.temp, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self.temp, self.final)
+            fd = os.open(self.temp, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # a network file system may report a full disk only here
+            finally:
+                os.close(fd)
+            os.replace(self.temp, self.final)
+        except OSError as exc:
+            self.discard()
+            _write_failed(self.final, exc)
 
     def discard(self) -> None:
         self.temp.unlink(missing_ok=True)
@@ -96,17 +116,39 @@ class StagedFile:
 
 def stage_file(path: Path, write: Callable[[IO[bytes]], None]) -> StagedFile:
     """Write through ``write(handle)`` to a temporary file beside ``path``; ``commit()`` puts it in place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    os.fchmod(fd, FILE_MODE)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    except OSError as exc:
+        _write_failed(path, exc)
+    hashing: HashingWriter | None = None
+    try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             hashing = HashingWriter(handle)
             write(hashing)
-    except BaseException:
+    except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
+        failure = hashing.failure if hashing is not None else None
+        if failure is None and isinstance(exc, OSError) and not isinstance(exc, OutputWriteError):
+            failure = exc  # the writer's own write, or the final flush on closing
+        if failure is not None:
+            _write_failed(path, failure, exc)
         raise
     return StagedFile(Path(temp), path, hashing.hexdigest())
+
+
+def _write_failed(path: Path, reason: OSError, raised: BaseException | None = None) -> NoReturn:
+    """Raise the OutputWriteError for ``path``, with the system's reason."""
+    if reason.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free space on that disk (or choose an output folder on another disk)"
+    elif reason.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = "choose an output folder you can write to"
+    else:
+        fix = "check the disk that holds the output folder, or choose an output folder on another disk"
+    error = OutputWriteError(f"writing failed: {reason.strerror or reason}", file=path, fix=fix)
+    error.errno = reason.errno
+    raise error from (raised or reason)
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from .config import (
     register_configs,
 )
 from .errors import ConfigError, CryolikeError
+from .interrupts import signal_of, terminate_as_interrupt
 from .sweep import claim_output_folder, remove_unfinished_records
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 PROG = "cryolike-convert"
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + int(signal.SIGPIPE)  # what a shell reports for a reader that went away
 log = logging.getLogger(__name__)
 register_configs()
 
@@ -173,6 +176,22 @@ class _DropJobErrorLine:
         return getattr(self._stream, name)
 
 
+def _flush_stdout() -> bool:
+    """Flush stdout; False when its reader has gone (then stdout is pointed at /dev/null, so that the
+    interpreter's own flush at exit does not print a BrokenPipeError either)."""
+    try:
+        sys.stdout.flush()
+        return True
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass  # a stdout without a descriptor (tests): nothing to silence
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``cryolike-convert``; ``argv`` defaults to ``sys.argv[1:]``. Returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -187,13 +206,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr = cast(TextIO, _DropJobErrorLine(saved_stderr))
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
     try:
-        hydra_app()
+        with terminate_as_interrupt():
+            hydra_app()
+        if not _flush_stdout():
+            return EXIT_BROKEN_PIPE
     except SystemExit as exc:  # --help, --cfg, argparse errors
         code = exc.code
+        if not _flush_stdout():  # e.g. ``--help | head``: the reader has gone, and that is fine
+            return EXIT_BROKEN_PIPE
         return code if isinstance(code, int) else (0 if code is None else EXIT_CONFIG)
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
-        return 130
+    except BrokenPipeError:
+        _flush_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.py)
+        sig = signal_of(exc)
+        sys.stderr.write(
+            f"{PROG}: error: interrupted by {sig.name}; no temporary file remains. Fix: rerun with "
+            "output.resume=true to finish the conversion (an interrupted overwrite keeps the previous "
+            "conversion: rerun it with output.overwrite=true)\n"
+        )
+        return 128 + int(sig)
     except Exception as exc:
         code, message = exit_code_and_message(exc)
         if show_traceback:

@@ -327,6 +327,17 @@ def _choices(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.startswith("\t") and "=" not in line]
 
 
+def _quoting_hint(override: str | None) -> str:
+    """How to quote a value that Hydra's grammar does not take bare (non-ASCII letters, '=', spaces)."""
+    key, _, value = (override or "").partition("=")
+    if not value or (value.isascii() and "=" not in value and " " not in value):
+        return ""
+    quote = '"' if "'" in value else "'"
+    shell_quote = "'" if quote == '"' else '"'
+    quoted = f"{key}={quote}{value}{quote}"
+    return f"; quote the value: {quoted} (on a shell command line: {shell_quote}{quoted}{shell_quote})"
+
+
 def format_config_error(exc: BaseException) -> str:
     """One readable line for a configuration error (Hydra composition, omegaconf typing, our ranges).
 
@@ -343,7 +354,7 @@ def format_config_error(exc: BaseException) -> str:
             return f"{group}={choice}: no such option; choose one of {', '.join(options)}"
         return _first_line(text)
     if isinstance(exc, OverrideParseException):
-        return f"cannot parse override {exc.override!r}: {_first_line(exc.message)}"
+        return f"cannot parse override {exc.override!r}: {_first_line(exc.message)}{_quoting_hint(exc.override)}"
     if isinstance(exc, OmegaConfBaseException):
         return _omegaconf_message(exc)
     if isinstance(exc, ConfigCompositionException):

@@ -26,11 +26,13 @@ from .cryosparc import read_cryosparc_job, read_cs
 from .disk_space import check_free_space, estimate_output_bytes, human_size
 from .dry_run import DryRunReport, ProblemLog, check_all, missing_stacks
 from .errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError
+from .folder_lock import check_not_in_use
 from .image_reader import ParticleImageReader
 from .manifest import Manifest, check_resumable, describe_inputs, fingerprint, resume_from
 from .memory import estimate_memory, warn_if_short
 from .mrc import read_mrc_header
 from .output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder
+from .overwrite import replace_with_staged, write_target
 from .particles import ParticleTable
 from .processing import TORCH_REAL, ImageProcessor, select_device
 from .star import read_indexed_star, read_paired_star
@@ -298,23 +300,30 @@ class ParticleStackConverter:
             descriptor_source=self.image_descriptor,
         )
         plan = plan_stacks(table, batch_size, mode, self.n_stacks_max)
-        # Refuse before anything is written: an occupied folder, then a disk too small.
-        self.folder.check_writable(overwrite=self.overwrite, resume=self.resume)
+        # Refuse before anything is written: an output path that is no folder, a disk too small, then (with
+        # the folder's lock held: no other run writes into it from here on) a folder that is occupied.
+        self.folder.check_target()
         estimate = estimate_output_bytes(table, plan, checked, mode, self.flag_plots)
-        reusable = self.folder.existing_bytes() if self.overwrite or self.resume else 0
-        check_free_space(self.folder.path, estimate.total, reusable)
+        existing = self.folder.existing_bytes() if self.overwrite or self.resume else 0
+        check_free_space(self.folder.path, estimate.total, reusable=existing if self.resume else 0,
+                         kept=existing if self.overwrite else 0)
         memory = estimate_memory(plan, checked)
         warn_if_short(memory)
-        created = not self.folder.path.exists()
-        self.folder.prepare(overwrite=self.overwrite, resume=self.resume)
-        manifest = self._new_manifest(table, checked, mode, batch_size)
-        constant, resumed = self._run(table, checked, plan, mode, manifest, created)
-        seconds = time.perf_counter() - start
-        summary = self._summary(table, plan, mode, batch_size, kinds, checked, seconds,
-                                constant_images=constant, stacks_resumed=resumed, bytes_needed=estimate.total,
-                                memory_needed=memory.host)
-        # run_summary.json holds timings: unlike every other output file it differs between runs.
-        self.folder.write_json(SUMMARY_FILE, summary.to_dict())
+        with self.folder.taken():
+            self.folder.check_writable(overwrite=self.overwrite, resume=self.resume)
+            self.folder.prepare()
+            manifest = self._new_manifest(table, checked, mode, batch_size)
+            # overwrite: the new conversion goes into a staging folder and replaces the old one once complete
+            with write_target(self.folder, overwrite=self.overwrite) as target:
+                constant, resumed = self._run(table, checked, plan, mode, manifest, target)
+                if self.overwrite:
+                    replace_with_staged(self.folder, target, manifest.stack_files())
+            seconds = time.perf_counter() - start
+            summary = self._summary(table, plan, mode, batch_size, kinds, checked, seconds,
+                                    constant_images=constant, stacks_resumed=resumed, bytes_needed=estimate.total,
+                                    memory_needed=memory.host)
+            # run_summary.json holds timings: unlike every other output file it differs between runs.
+            self.folder.write_json(SUMMARY_FILE, summary.to_dict())
         if plan.images_left:
             log.warning("n_stacks_max=%d stopped the run: %d images were not converted", self.n_stacks_max,
                         plan.images_left)
@@ -373,6 +382,7 @@ class ParticleStackConverter:
             )
             plan = problems.attempt(plan_stacks, table, batch_size, batching, self.n_stacks_max)
         problems.attempt(self.folder.check_writable, overwrite=self.overwrite, resume=self.resume)
+        problems.attempt(check_not_in_use, self.folder.path)
         if table is not None and checked is not None and plan is not None:
             estimate = estimate_output_bytes(table, plan, checked, batching, self.flag_plots)
             memory = estimate_memory(plan, checked)
@@ -381,8 +391,9 @@ class ParticleStackConverter:
                 previous = problems.attempt(check_resumable, self.folder.path / MANIFEST_FILE, manifest,
                                             self.folder.path)
                 stacks_complete = len(previous.get("stacks") or []) if previous else 0
-            reusable = self.folder.existing_bytes() if self.overwrite or self.resume else 0
-            problems.attempt(check_free_space, self.folder.path, estimate.total, reusable)
+            existing = self.folder.existing_bytes() if self.overwrite or self.resume else 0
+            problems.attempt(check_free_space, self.folder.path, estimate.total,
+                             reusable=existing if self.resume else 0, kept=existing if self.overwrite else 0)
         report = DryRunReport.build(
             self.folder.path, table, plan, checked, problems, downsample_factor=self.downsample_factor,
             stacks_complete=stacks_complete, estimate=estimate, memory=memory,
@@ -422,7 +433,7 @@ class ParticleStackConverter:
             "tool_version": __version__,  # another version may write other bytes: never mix them
         }
         metadata_files = [f for s in self._sources for f in s.metadata_files]
-        inputs = describe_inputs([*metadata_files, *checked.headers])
+        inputs = describe_inputs(metadata_files, checked.headers)
         manifest = Manifest(settings=settings, inputs=inputs, fingerprint=fingerprint(settings, inputs))
         manifest.config = self.run_config
         return manifest
@@ -434,27 +445,26 @@ class ParticleStackConverter:
         plan: BatchPlan,
         batching: Batching,
         manifest: Manifest,
-        created: bool,
+        folder: OutputFolder,
     ) -> tuple[int, int]:
-        """Read, transform and write every planned stack not already finished.
+        """Read, transform and write into ``folder`` every planned stack not already finished.
 
         Returns (constant images, stacks taken over from an interrupted run)."""
-        manifest_path = self.folder.path / MANIFEST_FILE
-        planned = [stack.counter for stack in plan.stacks]
-        done = resume_from(manifest_path, manifest, self.folder.path, planned) if self.resume else set()
+        manifest_path = folder.path / MANIFEST_FILE
+        done = resume_from(manifest_path, manifest, folder.path, plan, table, self.flag_plots) if self.resume else set()
         todo = [stack for stack in plan.stacks if stack.counter not in done]
         if self.resume:
             # Final-named files no verified stack vouches for (a stack killed between two of its files,
             # a file changed since, stacks beyond a smaller n_stacks_max) are removed, never trusted.
-            keep = [Path(self.folder.path, name) for entry in manifest.stacks.values() for name in entry["files"]]
-            removed = self.folder.remove_stack_files_except(keep)
+            keep = [Path(folder.path, name) for name in manifest.stack_files()]
+            removed = folder.remove_stack_files_except(keep)
             if removed:
                 log.info("resume: removed %d files of unfinished stacks", len(removed))
         if done:
             log.info("resume: %d of %d stacks already complete and verified", len(done), len(plan.stacks))
         accountant = _Accountant(table, plan)
         manifest.accounting = accountant(manifest.stacks)
-        self.folder.write_json(MANIFEST_FILE, manifest.to_json())
+        folder.write_json(MANIFEST_FILE, manifest.to_json())
         descriptor = checked.descriptor
         processor = ImageProcessor(descriptor, self.downsample_factor, self.downsample_type, self.device)
         reader = ParticleImageReader(table, checked.headers, np.dtype(NUMPY_REAL[descriptor.precision]))
@@ -474,7 +484,7 @@ class ParticleStackConverter:
             # images are freed once serialised, while the disk is still busy with them.
             phys, fourier = images
             images.clear()
-            files = StackFiles.of(self.folder.path, stack.counter)
+            files = StackFiles.of(folder.path, stack.counter)
             rows = table.take(stack.rows)
             per_file = (int(rows.source_index.min()), int(rows.source_index.max()) + 1)
             meta = stack_metadata(
@@ -500,9 +510,9 @@ class ParticleStackConverter:
             if staged is not None:
                 staged.commit()
             # Only now is the stack complete: record it, so a resumed run can trust it.
-            manifest.record_stack(stack.counter, self.folder.path, digests, table, stack.rows)
+            manifest.record_stack(stack.counter, folder.path, digests, table, stack.rows)
             manifest.accounting = accountant(manifest.stacks)
-            self.folder.write_json(MANIFEST_FILE, manifest.to_json())
+            folder.write_json(MANIFEST_FILE, manifest.to_json())
 
         constant = 0
         progress = tqdm(total=len(plan.stacks), initial=len(plan.stacks) - len(todo), unit="stack",
@@ -539,40 +549,39 @@ class ParticleStackConverter:
                     commits.append(pending_write.result())
                 while commits:
                     commits.popleft().result()
-        except CryolikeError:
-            # Bad pixel data found mid-run: take back what this run wrote, so no partial output remains.
-            self._roll_back(written, manifest, done, table, plan, created)
+        except InputError:
+            # Bad input found mid-run (pixels, a stack that shrank): take back what this run wrote, so no
+            # partial output remains. A failed write (a full disk) keeps the finished stacks for a resume.
+            self._roll_back(folder, written, manifest, done, table, plan)
             raise
         finally:
             progress.close()
             reader.close()
         manifest.complete = True
-        self.folder.write_json(MANIFEST_FILE, manifest.to_json())
+        folder.write_json(MANIFEST_FILE, manifest.to_json())
         if constant:
             log.warning("%d constant images were stored as zeros and flagged (constant_image in the .npz)",
                         constant)
         return constant, len(done)
 
+    @staticmethod
     def _roll_back(
-        self,
+        folder: OutputFolder,
         written: list[Path],
         manifest: Manifest,
         done: set[int],
         table: ParticleTable,
         plan: BatchPlan,
-        created: bool,
     ) -> None:
         """Remove this run's files; the manifest goes too unless a previous run's stacks remain."""
-        manifest_path = self.folder.path / MANIFEST_FILE
+        manifest_path = folder.path / MANIFEST_FILE
         if done:
             manifest.stacks = {k: v for k, v in manifest.stacks.items() if k in done}
             manifest.accounting = _Accountant(table, plan)(manifest.stacks)
-            self.folder.write_json(MANIFEST_FILE, manifest.to_json())
+            folder.write_json(MANIFEST_FILE, manifest.to_json())
         else:
             written = [*written, manifest_path]
-        self.folder.remove_files(written)
-        if created and self.folder.path.is_dir() and not any(self.folder.path.iterdir()):
-            self.folder.path.rmdir()
+        folder.remove_files(written)
 
 
 def _read_pair(

@@ -15,9 +15,10 @@ import pandas as pd
 
 from . import columns as C
 from .errors import ConfigError, InputError, InputFileNotFoundError
-from .mrc import read_mrc_header
+from .microscope import check_microscope
+from .mrc import MAX_IMAGES, read_mrc_header
 from .particles import ParticleTable, make_table
-from .paths import resolve_data_path
+from .paths import MISSING, file_status, require_file, resolve_data_path
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,7 @@ _CS_FIX = "export the particles from cryoSPARC as a numpy-format .cs (cryosparc-
 def load_cs_array(file_cs: str | Path) -> np.ndarray:
     """The structured array of a ``.cs`` file, memory-mapped read-only; never unpickles."""
     file_cs = Path(file_cs)
-    if not file_cs.is_file():
-        raise InputFileNotFoundError("cryoSPARC file not found", tried=[file_cs], fix="check the .cs file's path")
+    require_file(file_cs, "cryoSPARC file", fix="check the .cs file's path")
     with open(file_cs, "rb") as handle:
         magic = handle.read(len(_NUMPY_MAGIC))
     if not magic.startswith(_NUMPY_MAGIC):
@@ -104,6 +104,7 @@ def _ctf_values(array: np.ndarray, file_cs: Path) -> dict[str, np.ndarray]:
         for spec in C.CTF_COLUMNS
         if spec.cryosparc is not None and spec.cryosparc in names
     }
+    check_microscope(values, file_cs, {spec.field: str(spec.cryosparc) for spec in C.CTF_COLUMNS})
     if C.CS_BLOB_PSIZE in names:
         values["pixel_size"] = _float_field(array, C.CS_BLOB_PSIZE, file_cs)
     return values
@@ -131,6 +132,29 @@ def _decode_paths(raw: np.ndarray, file_cs: Path) -> tuple[np.ndarray, list[str]
     return codes, paths
 
 
+def _image_indices(array: np.ndarray, file_cs: Path) -> np.ndarray:
+    """``blob/idx`` as int64, refusing what a cast would silently change: fractions, NaN, huge values."""
+    raw = np.asarray(array[C.CS_BLOB_IDX])
+    fix = "re-export the particles from cryoSPARC: blob/idx is an image's 0-based position in its stack"
+    if raw.ndim != 1 or not (np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)):
+        raise InputError(f"expected one whole number per row, got {raw.dtype} of shape {raw.shape}",
+                         file=file_cs, field=C.CS_BLOB_IDX, fix=fix)
+    if np.issubdtype(raw.dtype, np.floating):
+        fractional = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)))
+        if fractional.size:
+            row = int(fractional[0])
+            raise InputError(f"not a whole number ({fractional.size} rows affected)", file=file_cs, row=row,
+                             field=C.CS_BLOB_IDX, value=float(raw[row]), fix=fix)
+    too_large = np.flatnonzero(raw > MAX_IMAGES)
+    if too_large.size:
+        row = int(too_large[0])
+        raise InputError(
+            f"larger than any MRC stack holds ({MAX_IMAGES} images; {too_large.size} rows affected)",
+            file=file_cs, row=row, field=C.CS_BLOB_IDX, value=raw[row].item(), fix=fix,
+        )
+    return raw.astype(np.int64)
+
+
 def read_cs(file_cs: str | Path, folder_cryosparc: str | Path | None = None) -> ParticleTable:
     """An indexed ``.cs``: row i's image is ``blob/idx`` (0-based) of the stack ``blob/path``."""
     file_cs = Path(file_cs)
@@ -146,15 +170,23 @@ def read_cs(file_cs: str | Path, folder_cryosparc: str | Path | None = None) -> 
         ],
         dtype=object,
     )
-    source_index = np.asarray(array[C.CS_BLOB_IDX]).astype(np.int64)
+    source_index = _image_indices(array, file_cs)
     log.debug("%s: %d rows in %d stacks", file_cs, len(array), len(recorded))
     return make_table(len(array), str(file_cs), source_file=resolved[codes], source_index=source_index, **values)
 
 
-def _batch_path(folder: Path, k: int, suffix: str) -> tuple[Path | None, list[Path]]:
+def _batch_path(folder: Path, k: int, suffix: str, cs_file: Path) -> tuple[Path | None, list[Path]]:
     """The batch file K (unpadded name first, then 6-digit zero-padded) and the names tried."""
     tried = [folder / f"batch_{k}_{suffix}.mrc", folder / f"batch_{k:06d}_{suffix}.mrc"]
     tried = list(dict.fromkeys(tried))
+    for path in tried:
+        status = file_status(path)
+        if status not in (None, MISSING):  # e.g. a directory: not the end of the numbering
+            raise InputError(
+                f"batch file {path} is not a file ({status})",
+                file=cs_file,
+                fix=f"restore the batch files of the job (batch_K_{suffix}.mrc, K = 0, 1, ...)",
+            )
     found = [p for p in tried if p.is_file()]
     if len(found) > 1:
         log.warning("both %s and %s exist; using %s", found[0].name, found[1].name, found[0].name)
@@ -189,10 +221,21 @@ def find_job_files(folder_cryosparc: str | Path, job_number: int) -> tuple[Path,
     suffix = _SUBFOLDERS[folder.name]
     batches: list[Path] = []
     while True:
-        found, tried = _batch_path(folder, len(batches), suffix)
+        found, tried = _batch_path(folder, len(batches), suffix, cs_file)
         if found is None:
             break
         batches.append(found)
+    downsampled = sorted(p.name for p in downsample.glob("batch_*_downsample.mrc"))
+    if not batches and folder == restack and downsampled and not any(restack.glob("batch_*_restacked.mrc")):
+        raise InputFileNotFoundError(
+            f"restack/ holds no batch files but downsample/ holds {len(downsampled)} ("
+            + ", ".join(downsampled[:3]) + (", ..." if len(downsampled) > 3 else "")
+            + "); restack/ is used whenever it exists",
+            tried=tried,
+            file=restack,
+            fix="remove the empty restack/ folder to convert the downsampled batches, or restore the restacked "
+            "batch files into it",
+        )
     if not batches:
         tried_all = tried if folder.is_dir() else [restack, downsample]
         raise InputFileNotFoundError(
@@ -242,7 +285,7 @@ def read_cryosparc_job(folder_cryosparc: str | Path, job_number: int) -> Particl
     if len(array) != total:
         if len(array) > total:
             folder = batches[-1].parent
-            _, tried = _batch_path(folder, len(batches), _SUBFOLDERS[folder.name])
+            _, tried = _batch_path(folder, len(batches), _SUBFOLDERS[folder.name], cs_file)
             detail = (
                 f"{len(array) - total} rows have no image: the next batch file ("
                 + " or ".join(str(p) for p in tried)

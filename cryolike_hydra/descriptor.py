@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
-from .errors import ConfigError, InputError, InputFileNotFoundError
+from .errors import ConfigError, InputError
+from .paths import require_file
 from .polar_grid import PolarGrid
 
 PRECISIONS = ("single", "double")
@@ -144,10 +145,7 @@ def _scalar(value: np.ndarray, path: Path, key: str) -> float:
 def read_params(path: str | Path) -> ImageDescriptor:
     """Read CryoLike's parameters ``.npz`` without unpickling anything."""
     path = Path(path)
-    if not path.is_file():
-        raise InputFileNotFoundError(
-            "params file not found", tried=[path.resolve()], fix="give params_input / descriptor.params_file"
-        )
+    require_file(path.absolute(), "params file", fix="give params_input / descriptor.params_file")
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic != b"PK\x03\x04":  # np.load would take anything else for a pickle
@@ -171,6 +169,14 @@ def read_params(path: str | Path) -> ImageDescriptor:
             try:
                 raw[key] = archive[key]
             except ValueError:  # a pickled object array (CryoLike's None): treated as absent
+                if key in PARAMS_KEYS[:6]:  # ... unless the converter needs it
+                    raise InputError(
+                        "stored as a pickled Python object, which is never loaded (pickle can run code)",
+                        file=path,
+                        field=key,
+                        fix="write the params file with numeric arrays (cryolike_hydra.write_params, or "
+                        "numpy.savez of plain numbers and strings)",
+                    ) from None
                 raw[key] = None
     precision = str(np.asarray(raw["precision"]).reshape(-1)[0])
     precision = precision.split(".")[-1].lower()  # tolerate 'Precision.SINGLE'

@@ -97,21 +97,25 @@ def free_bytes(folder: Path) -> int:
     return int(shutil.disk_usage(nearest_existing(folder)).free)
 
 
-def check_free_space(folder: Path, needed: int, reusable: int = 0) -> int:
+def check_free_space(folder: Path, needed: int, reusable: int = 0, kept: int = 0) -> int:
     """Refuse to start when the disk of ``folder`` lacks ``needed`` bytes (plus a margin).
 
-    ``reusable``: bytes of a previous conversion in the folder that overwrite deletes or resume keeps.
-    Returns the free bytes."""
+    ``reusable``: bytes of a previous conversion in the folder that resume keeps (and need not write
+    again). ``kept``: bytes of a previous conversion that overwrite keeps until the new one is complete
+    (only named in the message: both must fit). Returns the free bytes."""
     free = free_bytes(folder)
     wanted = int(needed * SAFETY_MARGIN)
     if free + reusable < wanted:
         raise CryolikeError(
             f"not enough free disk space: the conversion needs about {human_size(wanted)} ({wanted} bytes) "
             f"but {nearest_existing(folder)} has {human_size(free)} ({free} bytes) free"
-            + (f" (+ {human_size(reusable)} of the previous conversion)" if reusable else ""),
+            + (f" (+ {human_size(reusable)} of the previous conversion)" if reusable else "")
+            + (f"; overwrite keeps the previous conversion ({human_size(kept)}) until the new one is complete"
+               if kept else ""),
             file=folder,
             fix="free space on that disk, choose an output folder on another disk, or convert fewer "
-            "images per run (n_stacks_max)",
+            "images per run (n_stacks_max)"
+            + ("; or delete the previous conversion yourself and run without overwrite" if kept else ""),
         )
     return free
 

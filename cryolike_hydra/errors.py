@@ -6,7 +6,7 @@ The command line turns any ``CryolikeError`` into one readable line and a non-ze
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +75,19 @@ class MrcFormatError(InputError):
 
 
 class InputFileNotFoundError(CryolikeError, FileNotFoundError):
-    """An input file that is not where the metadata or the settings say; lists every path tried."""
+    """An input file that is not where the metadata or the settings say; lists every path tried.
 
-    def __init__(self, problem: str, *, tried: Sequence[str | Path], **kwargs: Any) -> None:
+    ``found`` says, for a tried path that exists but is not a readable file, what is there instead
+    (``'a directory'``, ``'a symbolic link loop'``, ...); the message shows it after the path."""
+
+    def __init__(
+        self, problem: str, *, tried: Sequence[str | Path], found: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> None:
         self.tried = [str(p) for p in tried]
+        self.found = dict(found or {})
+        listed = [p + (f" ({self.found[p]})" if p in self.found else "") for p in self.tried]
         kwargs.setdefault("value", None)
-        super().__init__(problem + " (tried: " + ", ".join(self.tried) + ")", **kwargs)
+        super().__init__(problem + " (tried: " + ", ".join(listed) + ")", **kwargs)
 
 
 class ConfigError(CryolikeError, ValueError):
@@ -88,4 +95,13 @@ class ConfigError(CryolikeError, ValueError):
 
 
 class OutputExistsError(CryolikeError, FileExistsError):
-    """The output folder already holds a conversion and neither overwrite nor resume was asked for."""
+    """The output folder holds something a run may not write over: a conversion (neither overwrite nor
+    resume asked for), files this package did not write, or a conversion that is running."""
+
+
+class OutputInUseError(OutputExistsError):
+    """Another running conversion holds the output folder's lock (``folder_lock``)."""
+
+
+class OutputWriteError(CryolikeError, OSError):
+    """Writing an output file failed (a full disk, a quota, an I/O error); no temporary file remains."""

@@ -1,15 +1,17 @@
-"""Reads the raw images of a stack's rows from their MRC files through memory maps.
+"""Reads the raw images of a stack's rows from their MRC files.
 
-Only the requested images are touched: each run of consecutive images of one file is announced to
-the kernel (``MADV_WILLNEED``: one read-ahead for the whole run), converted straight from the map
-into the caller's (N, ny, nx) buffer in one call, then its pages are released from this process
-(``MADV_DONTNEED``; the kernel's page cache keeps them). So the resident set grows
-with the batch, never with the file: a file of any size, read whole, adds no more than one run.
+Only the requested images are touched: each run of consecutive images of one file is read with one
+positioned read (``readinto`` at its offset) straight into the caller's (N, ny, nx) buffer when the file
+already holds that dtype, else into a scratch buffer of at most ``_MAX_RUN_BYTES`` and converted from
+there in one pass. So memory grows with the batch, never with the file.
+
+The files are read, not memory-mapped: a file that shrinks while mapped (another program truncating or
+rewriting it) kills the process with SIGBUS on the next page touched, which no Python code can catch.
+A read past the new end of the file is merely short, and becomes an error naming the file.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections import OrderedDict
 from types import TracebackType
@@ -21,10 +23,8 @@ from .mrc import MrcStackInfo
 from .particles import ParticleTable
 
 MAX_OPEN_FILES = 32
-_PAGE = mmap.PAGESIZE
-_RELEASE = getattr(mmap, "MADV_DONTNEED", None)  # absent on Windows: pages are then kept until close
-_PREFETCH = getattr(mmap, "MADV_WILLNEED", None)  # start reading the whole run from disk at once
-# Runs read in one call are at most this many bytes of the file: a bound on the pages mapped at once.
+_PREFETCH = getattr(os, "POSIX_FADV_WILLNEED", None)  # start reading the whole run from disk at once
+# Runs read in one call are at most this many bytes of the file: a bound on the scratch buffer.
 _MAX_RUN_BYTES = 64 * 2**20
 
 
@@ -43,17 +43,15 @@ def contiguous_runs(indices: np.ndarray) -> list[tuple[int, int, int]]:
     return [(int(s), int(indices[s]), int(e - s)) for s, e in zip(starts, ends, strict=True)]
 
 
-class MappedStack:
-    """One MRC stack mapped read-only. ``read`` takes images at any indices, ``read_into`` a run of
-    consecutive ones; the pages of what was copied are released. Usable as a context manager."""
+class StackFile:
+    """One MRC stack open for reading. ``read`` takes images at any indices, ``read_into`` a run of
+    consecutive ones. Usable as a context manager."""
 
     def __init__(self, info: MrcStackInfo) -> None:
         self.info = info
-        with open(info.path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            # The map outlives the descriptor (mmap keeps its own).
-            self._map = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ)
-        self.bytes_read = 0  # data bytes copied out of the map so far
+        self._file = open(info.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        self._scratch = np.empty(0, dtype=np.uint8)
+        self.bytes_read = 0  # data bytes read from the file so far
 
     def read_into(self, first: int, out: np.ndarray) -> None:
         """Images ``first … first + len(out) − 1`` into ``out`` (len, ny, nx), converted to ``out.dtype``."""
@@ -72,17 +70,41 @@ class MappedStack:
             stop = min(start + per_run, count)
             offset = info.data_offset + (first + start) * info.image_bytes
             nbytes = (stop - start) * info.image_bytes
-            aligned = offset - offset % _PAGE
+            target = out[start:stop]
+            direct = target.dtype == info.dtype and target.flags.c_contiguous
+            if direct:
+                buffer = target.data.cast("B")
+            else:
+                if self._scratch.nbytes < nbytes:
+                    self._scratch = np.empty(nbytes, dtype=np.uint8)
+                buffer = self._scratch.data[:nbytes]
             if _PREFETCH is not None:
-                self._map.madvise(_PREFETCH, aligned, offset + nbytes - aligned)
-            source = np.frombuffer(
-                self._map, dtype=info.dtype, count=(stop - start) * info.ny * info.nx, offset=offset
-            ).reshape(stop - start, info.ny, info.nx)
-            np.copyto(out[start:stop], source, casting="unsafe")  # one pass, dtype conversion included
-            del source  # the map cannot release or close while a view of it exists
-            if _RELEASE is not None:
-                self._map.madvise(_RELEASE, aligned, offset + nbytes - aligned)
+                os.posix_fadvise(self._file.fileno(), offset, nbytes, _PREFETCH)
+            got = self._read_at(offset, buffer)
+            if got < nbytes:
+                size = os.fstat(self._file.fileno()).st_size
+                raise InputError(
+                    f"the file shrank while it was being read: images {first + start}–{first + stop - 1} "
+                    f"(0-based) need bytes up to {offset + nbytes} but it now has {size} bytes",
+                    file=info.path,
+                    fix="do not change input stacks while a conversion reads them; restore the stack, then run "
+                    "the conversion again",
+                )
+            if not direct:
+                source = self._scratch[:nbytes].view(info.dtype).reshape(stop - start, info.ny, info.nx)
+                np.copyto(target, source, casting="unsafe")  # one pass, dtype conversion included
             self.bytes_read += nbytes
+
+    def _read_at(self, offset: int, buffer: memoryview) -> int:
+        """Fill ``buffer`` from ``offset``; returns the bytes read (fewer only at the end of the file)."""
+        self._file.seek(offset)
+        got = 0
+        while got < buffer.nbytes:
+            n = self._file.readinto(buffer[got:])
+            if not n:
+                break
+            got += n
+        return got
 
     def read(
         self, indices: np.ndarray, out: np.ndarray | None = None, dtype: np.dtype | type = np.float32
@@ -108,9 +130,9 @@ class MappedStack:
         return out
 
     def close(self) -> None:
-        self._map.close()
+        self._file.close()
 
-    def __enter__(self) -> MappedStack:
+    def __enter__(self) -> StackFile:
         return self
 
     def __exit__(
@@ -122,8 +144,8 @@ class MappedStack:
 class ParticleImageReader:
     """Reads rows of a particle table as one (N, ny, nx) array, in row order.
 
-    Only the requested images are read, each run of consecutive images of a file with one copy, so
-    memory grows with the batch, not with the files. At most ``MAX_OPEN_FILES`` stay mapped at once.
+    Only the requested images are read, each run of consecutive images of a file with one read, so
+    memory grows with the batch, not with the files. At most ``MAX_OPEN_FILES`` stay open at once.
     Safe to use from one thread at a time (the converter's read thread).
     """
 
@@ -131,27 +153,27 @@ class ParticleImageReader:
         self.table = table
         self.headers = headers
         self.dtype = np.dtype(dtype)
-        self._open: OrderedDict[str, MappedStack] = OrderedDict()
+        self._open: OrderedDict[str, StackFile] = OrderedDict()
         self.bytes_read = 0  # data bytes read by the files closed so far; see ``total_bytes_read``
 
     @property
     def total_bytes_read(self) -> int:
-        """Bytes of image data copied out of the MRC files (headers not counted)."""
+        """Bytes of image data read from the MRC files (headers not counted)."""
         return self.bytes_read + sum(m.bytes_read for m in self._open.values())
 
-    def _mapped(self, path: str) -> MappedStack:
-        mapped = self._open.pop(path, None)
-        if mapped is None:
-            mapped = MappedStack(self.headers[path])
+    def _opened(self, path: str) -> StackFile:
+        stack = self._open.pop(path, None)
+        if stack is None:
+            stack = StackFile(self.headers[path])
             if len(self._open) >= MAX_OPEN_FILES:
                 _, oldest = self._open.popitem(last=False)
                 self._close(oldest)
-        self._open[path] = mapped
-        return mapped
+        self._open[path] = stack
+        return stack
 
-    def _close(self, mapped: MappedStack) -> None:
-        self.bytes_read += mapped.bytes_read
-        mapped.close()
+    def _close(self, stack: StackFile) -> None:
+        self.bytes_read += stack.bytes_read
+        stack.close()
 
     def read(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Images of table ``rows`` as (N, ny, nx) in ``self.dtype``; written into ``out`` if given
@@ -167,10 +189,10 @@ class ParticleImageReader:
         # Runs of consecutive rows from the same file, then runs of consecutive images within them.
         breaks = np.flatnonzero(files[1:] != files[:-1]) + 1
         for start, end in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(rows)].tolist(), strict=True):
-            self._mapped(str(files[start])).read(indices[start:end], out=out[start:end])
+            self._opened(str(files[start])).read(indices[start:end], out=out[start:end])
         return out
 
     def close(self) -> None:
-        for mapped in self._open.values():
-            self._close(mapped)
+        for stack in self._open.values():
+            self._close(stack)
         self._open.clear()

@@ -1,44 +1,31 @@
 """The run manifest ``OUT/manifest.json``: what was asked, what was read, and every finished stack.
 
 It is rewritten atomically after each stack. ``resume`` trusts a stack only when the manifest lists it
-and every one of its files still has the recorded sha256; a rerun whose settings or inputs differ
-from the manifest's is refused (its stacks would not fit together).
+with exactly the files a stack has (three, six with plots), for the images the plan gives it, and every
+one of those files still has the recorded sha256; a rerun whose settings or inputs (size, time and
+content hash: ``input_digest``) differ from the manifest's is refused (its stacks would not fit together).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .batching import BatchPlan, StackPlan
 from .errors import OutputExistsError
+from .input_digest import changed_inputs, describe_inputs, sha256_of
+from .output_folder import TOOL
 from .particles import ParticleTable
+from .writer import StackFiles
 
-MANIFEST_VERSION = 1
-CHUNK = 1 << 20
+MANIFEST_VERSION = 2  # 2: inputs carry a content hash
 
-
-def sha256_of(path: Path) -> str:
-    """Read back and hash a file (to verify a previous run's stacks on resume)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def describe_inputs(paths: Iterable[str]) -> list[dict[str, Any]]:
-    """Size and modification time of every input file (metadata and stacks), in first-use order."""
-    described = []
-    for path in dict.fromkeys(paths):
-        stat = os.stat(path)
-        described.append({"path": str(Path(path).resolve()), "size": stat.st_size, "mtime": stat.st_mtime})
-    return described
+__all__ = ["Manifest", "check_resumable", "describe_inputs", "fingerprint", "load_manifest", "resume_from",
+           "sha256_of"]
 
 
 def fingerprint(settings: dict[str, Any], inputs: list[dict[str, Any]]) -> str:
@@ -68,7 +55,7 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         return {
             "manifest_version": MANIFEST_VERSION,
-            "tool": "cryolike_hydra",
+            "tool": TOOL,
             "tool_version": __version__,
             "fingerprint": self.fingerprint,
             "settings": self.settings,
@@ -91,17 +78,29 @@ class Manifest:
             "files": {str(path.relative_to(folder)): digest for path, digest in digests.items()},
         }
 
-    def verified_stacks(self, folder: Path) -> set[int]:
-        """Counters whose every file exists with its recorded sha256."""
-        good = set()
-        for counter, entry in self.stacks.items():
-            try:
-                paths = {folder / str(name): str(digest) for name, digest in entry["files"].items()}
-            except (KeyError, TypeError, AttributeError):
-                continue  # an entry edited by hand: trust nothing
-            if paths and all(p.is_file() and sha256_of(p) == digest for p, digest in paths.items()):
-                good.add(counter)
-        return good
+    def stack_files(self) -> list[str]:
+        """Every file of the recorded stacks, relative to the output folder."""
+        return [str(name) for entry in self.stacks.values() for name in entry["files"]]
+
+
+def _trusted(entry: dict[str, Any], stack: StackPlan, folder: Path, table: ParticleTable, plots: bool) -> bool:
+    """A stack of a previous run is complete: the entry lists exactly the files this stack has, it holds
+    the images the plan gives the stack, and every file has its recorded sha256."""
+    try:
+        files = {str(name): str(digest) for name, digest in entry["files"].items()}
+        rows = stack.rows
+        same_images = (
+            entry["n_images"] == len(rows)
+            and entry["first"] == provenance(table, int(rows[0]))
+            and entry["last"] == provenance(table, int(rows[-1]))
+        )
+    except (KeyError, TypeError, AttributeError, IndexError):
+        return False  # an entry edited by hand: trust nothing
+    names = StackFiles.of(Path("."), stack.counter)
+    expected = {p.as_posix() for p in (*names.data_files(), *(names.plot_files() if plots else ()))}
+    if set(files) != expected or not same_images:
+        return False
+    return all((folder / name).is_file() and sha256_of(folder / name) == digest for name, digest in files.items())
 
 
 def load_manifest(path: Path) -> dict[str, Any] | None:
@@ -123,13 +122,17 @@ def check_resumable(path: Path, manifest: Manifest, folder: Path) -> dict[str, A
         return None
     if previous.get("fingerprint") != manifest.fingerprint:
         changed = [k for k in ("settings", "inputs") if previous.get(k) != getattr(manifest, k)]
-        detail = ""
+        details = []
         if previous.get("settings") != manifest.settings and isinstance(previous.get("settings"), dict):
-            keys = sorted(
+            details.append(", ".join(sorted(
                 k for k in {*previous["settings"], *manifest.settings}
                 if previous["settings"].get(k) != manifest.settings.get(k)
-            )
-            detail = " (" + ", ".join(keys) + ")"
+            )))
+        if previous.get("manifest_version") != MANIFEST_VERSION:
+            details.append(f"manifest version {previous.get('manifest_version')}, not {MANIFEST_VERSION}")
+        elif previous.get("inputs") != manifest.inputs:
+            details += changed_inputs(previous.get("inputs"), manifest.inputs)
+        detail = " (" + "; ".join(details) + ")" if details else ""
         raise OutputExistsError(
             "resume=true, but the conversion in this folder was made with different "
             + (" and ".join(changed) or "settings")
@@ -141,21 +144,24 @@ def check_resumable(path: Path, manifest: Manifest, folder: Path) -> dict[str, A
     return previous
 
 
-def resume_from(path: Path, manifest: Manifest, folder: Path, planned: Iterable[int] | None = None) -> set[int]:
-    """Adopt the finished stacks of a previous run into ``manifest``; returns their counters.
+def resume_from(
+    path: Path, manifest: Manifest, folder: Path, plan: BatchPlan, table: ParticleTable, plots: bool
+) -> set[int]:
+    """Adopt the complete stacks of a previous run into ``manifest``; returns their counters.
 
-    Only stacks in ``planned`` (all when None) whose every file has its recorded sha256 are adopted.
-    Refuses when the previous run had other settings or inputs.
+    Only planned stacks that the previous manifest records completely (``_trusted``) are adopted; the
+    others are written again. Refuses when the previous run had other settings or inputs.
     """
     previous = check_resumable(path, manifest, folder)
     if previous is None:
         return set()
-    wanted = None if planned is None else set(planned)
+    planned = {stack.counter: stack for stack in plan.stacks}
     stacks = previous.get("stacks")
     entries = [e for e in stacks if isinstance(e, dict) and isinstance(e.get("counter"), int)] if isinstance(
         stacks, list
     ) else []
-    manifest.stacks = {e["counter"]: e for e in entries if wanted is None or e["counter"] in wanted}
-    good = manifest.verified_stacks(folder)
-    manifest.stacks = {k: v for k, v in manifest.stacks.items() if k in good}
-    return good
+    manifest.stacks = {
+        e["counter"]: e for e in entries
+        if e["counter"] in planned and _trusted(e, planned[e["counter"]], folder, table, plots)
+    }
+    return set(manifest.stacks)

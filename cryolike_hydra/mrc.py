@@ -1,7 +1,7 @@
 """MRC/MRCS image stacks: a checked header (``read_mrc_header``).
 
 The header is parsed with ``mrcfile`` in permissive mode, so old files without the ``MAP `` stamp or
-with a blank machine stamp read fine; everything the image reader (``image_reader.MappedStack``) relies
+with a blank machine stamp read fine; everything the image reader (``image_reader.StackFile``) relies
 on is then checked here.
 """
 
@@ -17,11 +17,13 @@ import numpy as np
 from mrcfile.mrcinterpreter import MrcInterpreter
 from mrcfile.utils import data_dtype_from_header
 
-from .errors import InputFileNotFoundError, MrcFormatError
+from .errors import MrcFormatError
+from .paths import require_file
 
 log = logging.getLogger(__name__)
 
 HEADER_BYTES = 1024
+MAX_IMAGES = 2**31 - 1  # nz is a signed 32-bit integer: no stack holds more images
 SUPPORTED_MODES = {0: "int8", 1: "int16", 2: "float32", 6: "uint16", 12: "float16"}
 _UNSUPPORTED_MODES = {3: "complex int16", 4: "complex float32", 101: "packed 4-bit"}
 _COMPRESSED_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2"}
@@ -66,18 +68,44 @@ def _voxel_size(header: np.recarray, path: Path) -> float:
     return vx if vx > 0 and vy > 0 else 0.0
 
 
+def _refuse_volume(path: Path, ispg: int, nx: int, ny: int, nz: int) -> None:
+    """A 3-D map is not a stack of particle images, although both are nz sections of ny x nx pixels.
+
+    The space group tells them apart (MRC2014: 0 = images, 1 = one volume, 401-630 = volume stacks), but
+    some tools write particle stacks with ispg 1; RELION reads those by their ``.mrcs`` extension, and so
+    do we. A 2-D file (nz = 1) is one image whatever its space group."""
+    fix = (
+        "point the metadata at the particle stack; if the file does hold 2-D particle images, mark it as an "
+        "image stack (header ispg = 0, e.g. with mrcfile's set_image_stack())"
+    )
+    if 401 <= ispg <= 630:
+        raise MrcFormatError(
+            f"the file is a stack of 3-D volumes ({nz} sections of {ny} x {nx} pixels in all), not a stack of "
+            "particle images",
+            file=path, field="ispg", value=ispg, fix=fix,
+        )
+    fix += " or give it the .mrcs extension"
+    if ispg == 1 and nz > 1:
+        if path.suffix.lower() != ".mrcs":
+            raise MrcFormatError(
+                f"the file is a 3-D volume ({nz} sections of {ny} x {nx} pixels), not a stack of particle images",
+                file=path, field="ispg", value=ispg, fix=fix,
+            )
+        log.warning("%s: the header says a 3-D volume (ispg 1); read as %d particle images because of its .mrcs "
+                    "name (RELION's rule)", path, nz)
+
+
 def read_mrc_header(path: str | Path) -> MrcStackInfo:
     """Parse and check the header of an MRC stack (a 2-D file is one image; nz images otherwise)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputFileNotFoundError("MRC file not found", tried=[path], fix="check the stack's path")
+    require_file(path, "MRC file", fix="check the stack's path")
     file_size = path.stat().st_size
     with open(path, "rb") as handle:
         raw = handle.read(HEADER_BYTES)
     for magic, kind in _COMPRESSED_MAGIC.items():
         if raw.startswith(magic):
             raise MrcFormatError(
-                f"the MRC file is {kind}-compressed and cannot be memory-mapped",
+                f"the MRC file is {kind}-compressed and cannot be read image by image",
                 file=path,
                 fix="decompress it first (e.g. gunzip / bunzip2) and point the metadata at the result",
             )
@@ -131,6 +159,7 @@ def read_mrc_header(path: str | Path) -> MrcStackInfo:
             value=(nx, ny),
             fix="re-extract the particles with a square box",
         )
+    _refuse_volume(path, int(header.ispg), nx, ny, nz)
     dtype = data_dtype_from_header(header)
     data_offset = HEADER_BYTES + nsymbt
     expected = data_offset + nz * ny * nx * dtype.itemsize

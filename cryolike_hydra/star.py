@@ -8,7 +8,6 @@ Both RELION 3.0 files (one particle loop, any block name) and 3.1/4/5 files (``d
 from __future__ import annotations
 
 import logging
-import shlex
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,12 @@ import pandas as pd
 import starfile
 
 from . import columns as C
-from .errors import InputError, InputFileNotFoundError
+from .errors import InputError
+from .microscope import check_microscope
+from .mrc import MAX_IMAGES
 from .particles import ParticleTable, make_table
-from .paths import resolve_data_path
+from .paths import require_file, resolve_data_path
+from .star_text import check_text, diagnose
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +42,12 @@ def numeric_column(table: pd.DataFrame, column: str, star_file: Path, *, from_op
         row = int(bad[0])
         origin = " (from data_optics)" if from_optics else ""
         if star_file.is_file():
-            problem, line = _diagnose(star_file)  # a row short of values reads as NaN at its end
-            if problem:
+            diagnosis = diagnose(star_file)  # a row short of values reads as NaN at its end
+            if diagnosis is not None:
                 raise InputError(
-                    problem, file=star_file, value=line,
-                    fix="give every row of the loop_ one value per column (quote values that contain spaces)",
+                    diagnosis.problem, file=star_file, value=diagnosis.line,
+                    fix=diagnosis.fix
+                    or "give every row of the loop_ one value per column (quote values that contain spaces)",
                 )
         raise InputError(
             f"not a finite number{origin} ({bad.size} rows affected)",
@@ -83,81 +86,20 @@ def pixel_size_columns(
     return None, False
 
 
-def _check_utf8(star_file: Path) -> None:
-    """STAR files are UTF-8 text (starfile silently reads other bytes as an empty file)."""
-    line, pending = 1, b""
-    with open(star_file, "rb") as handle:
-        while True:
-            chunk = handle.read(1 << 20)
-            data = pending + chunk
-            try:
-                data.decode("utf-8")
-                pending = b""
-            except UnicodeDecodeError as exc:
-                if chunk and exc.reason == "unexpected end of data":  # a character cut by the chunk end
-                    data, pending = data[: exc.start], data[exc.start :]
-                else:
-                    start = exc.start
-                    line += data.count(b"\n", 0, start)
-                    text_end = data.find(b"\n", start)
-                    excerpt = data[data.rfind(b"\n", 0, start) + 1 : text_end if text_end >= 0 else len(data)]
-                    raise InputError(
-                        f"not UTF-8 text: byte {data[start:start + 1]!r} on line {line}",
-                        file=star_file,
-                        value=excerpt[:80].decode("utf-8", errors="backslashreplace"),
-                        fix="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8) and give the stack files "
-                        "names that are valid UTF-8",
-                    ) from None
-            if not chunk:
-                return
-            line += data.count(b"\n")
-
-
-def _diagnose(star_file: Path) -> tuple[str, str | None]:
-    """Why starfile could not parse the file: (problem, offending line), best effort."""
-    columns: list[str] = []
-    in_loop = saw_loop = saw_value = False
-    with open(star_file, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("data_"):
-                in_loop, columns = False, []
-            elif line.startswith("loop_"):
-                in_loop, saw_loop, columns = True, True, []
-            elif line.startswith("_"):
-                saw_value = True
-                if in_loop:
-                    columns.append(line.split()[0])
-            elif in_loop and columns:
-                try:
-                    values = shlex.split(line, comments=True)
-                except ValueError:
-                    return f"line {number}: unbalanced quotes", line[:80]
-                if len(values) != len(columns):
-                    return (
-                        f"line {number} has {len(values)} values but its loop_ has {len(columns)} columns",
-                        line[:80],
-                    )
-    if not saw_loop and not saw_value:
-        return "no loop_ table and no _rlnName values: the data block is empty", None
-    return "", None
-
-
 def _read_blocks(star_file: Path) -> dict[str, pd.DataFrame]:
-    if not star_file.is_file():
-        raise InputFileNotFoundError("STAR file not found", tried=[star_file], fix="check the STAR file's path")
-    _check_utf8(star_file)
+    require_file(star_file, "STAR file", fix="check the STAR file's path")
+    check_text(star_file)
     try:
         blocks = starfile.read(star_file, always_dict=True)
     except Exception as exc:  # starfile/pandas raise many kinds of parse errors
-        problem, line = _diagnose(star_file)
+        diagnosis = diagnose(star_file)
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # pandas' messages end in a newline
         raise InputError(
-            f"cannot parse the STAR file: {problem or f'{type(exc).__name__}: {exc}'}",
+            f"cannot parse the STAR file: {diagnosis.problem if diagnosis else reason}",
             file=star_file,
-            value=line,
-            fix="check that it is a RELION STAR file: data_ blocks holding loop_ tables with one value per "
+            value=None if diagnosis is None else diagnosis.line,
+            fix=(diagnosis.fix if diagnosis else None)
+            or "check that it is a RELION STAR file: data_ blocks holding loop_ tables with one value per "
             "column on every row",
         ) from exc
     for name, block in blocks.items():
@@ -304,6 +246,7 @@ def _ctf_columns(
         if spec.star_in_degrees and degrees.get(spec.star, True):
             column = np.deg2rad(column)
         values[spec.field] = column
+    check_microscope(values, star_file, {spec.field: spec.star for spec in C.CTF_COLUMNS}, optics_columns)
     return values
 
 
@@ -359,6 +302,18 @@ def _parse_image_names(table: pd.DataFrame, star_file: Path) -> tuple[np.ndarray
     index = pd.to_numeric(number, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = (at != "@").to_numpy() | (path == "").to_numpy() | names.isna().to_numpy()
     bad |= ~np.isfinite(index) | (index < 1) | (index != np.round(index))
+    too_large = ~bad & (index > MAX_IMAGES)  # as int64 it would wrap or saturate: name it as written
+    if too_large.any():
+        row = int(np.flatnonzero(too_large)[0])
+        raise InputError(
+            f"the image number is larger than any MRC stack holds ({MAX_IMAGES} images; "
+            f"{int(too_large.sum())} rows affected)",
+            file=star_file,
+            row=row,
+            field=C.RLN_IMAGE_NAME,
+            value=str(names.iloc[row]),
+            fix="image numbers start at 1 and count the images of the stack (000001@stack.mrcs is the first)",
+        )
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(

@@ -22,6 +22,8 @@ from .pixel_size import resolve_pixel_size
 log = logging.getLogger(__name__)
 
 DescriptorSource = ImageDescriptor | DescriptorSpec | str | Path | None
+# A 1-pixel image minus its mean is 0: every stored image would be zeros.
+MIN_STORED_PIXELS = 2
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,16 @@ def check_box(headers: dict[str, MrcStackInfo], downsample_factor: int) -> int:
             field="downsample_factor",
             value=downsample_factor,
             fix=f"choose a factor that divides {ny}",
+        )
+    if ny // downsample_factor < MIN_STORED_PIXELS:
+        largest = max(f for f in range(1, ny // MIN_STORED_PIXELS + 1) if ny % f == 0)
+        raise ConfigError(
+            f"downsampling the box of {ny} pixels (in {path}) by {downsample_factor} leaves images of "
+            f"{ny // downsample_factor} x {ny // downsample_factor} pixels, which centring turns into zeros",
+            field="downsample_factor",
+            value=downsample_factor,
+            fix=f"choose a factor of at most {largest} (one that leaves at least {MIN_STORED_PIXELS} x "
+            f"{MIN_STORED_PIXELS} pixels)",
         )
     return ny
 

@@ -1,6 +1,7 @@
-"""The bad-input corpus (tests/corpus/cases.py): every malformed input gives its own clear error (file,
-field or row, value, fix), leaves no output behind, and makes ``cryolike-convert`` exit non-zero with
-one error line on stderr and no traceback."""
+"""The bad-input corpus (tests/corpus/cases.py, tests/corpus/cases_safety.py): every malformed input or
+unusable output folder gives its own clear error (file, field or row, value, fix), leaves no output behind
+(an output folder that existed stays byte for byte as it was), and makes ``cryolike-convert`` exit
+non-zero with one error line on stderr and no traceback."""
 
 from __future__ import annotations
 
@@ -12,73 +13,97 @@ import sys
 from pathlib import Path
 
 import pytest
-from corpus.cases import CASES, Built, Case
+from corpus.cases import CASES as FIRST_CASES
+from corpus.cases import Built, Case
+from corpus.cases_safety import SAFETY_CASES
 
 from cryolike_hydra.errors import CryolikeError
 
 PREFIX = "cryolike-convert: error: "
 TESTS = Path(__file__).parent
+CASES = FIRST_CASES + SAFETY_CASES
+Snapshot = dict[str, object]
 
 
 def _ids(case: Case) -> str:
     return case.name
 
 
-def _build(case: Case, root: Path) -> tuple[Path, Built]:
+def snapshot(folder: Path) -> Snapshot:
+    """Every entry under the case's folder (links not followed) with its bytes or link target; Hydra's
+    run folder of the command-line runs (``hydra/``) left out."""
+    entries: Snapshot = {}
+    for root, dirs, files in os.walk(folder):
+        for name in sorted(dirs + files):
+            path = Path(root, name)
+            relative = path.relative_to(folder).as_posix()
+            if relative == "hydra" or relative.startswith("hydra/"):
+                continue
+            if path.is_symlink():
+                entries[relative] = ("link", os.readlink(path))
+            elif path.is_dir():
+                entries[relative] = ("dir",)
+            else:
+                entries[relative] = path.read_bytes()
+    return entries
+
+
+def _build(case: Case, root: Path) -> tuple[Path, Built, Snapshot]:
     folder = root / case.name
     folder.mkdir(parents=True)
-    return folder, case.build(folder)
+    built = case.build(folder)
+    return folder, built, snapshot(folder)
 
 
-def _assert_no_output(folder: Path, built: Built) -> None:
-    """No partial output: the output folder does not exist (or, occupied before, is as it was)."""
-    out = folder / "out"
-    if built.prepared_output:
-        assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
-        assert (out / "manifest.json").read_text() == "{}\n"
-    else:
-        assert not out.exists(), sorted(str(p) for p in out.rglob("*"))
+def _assert_no_output(folder: Path, built: Built, before: Snapshot) -> None:
+    """No partial output: nothing in the case's folder changed (so a new output folder does not exist,
+    and one that existed is byte for byte as it was)."""
+    if not built.prepared_output:
+        assert not (folder / built.output).exists()
+    after = snapshot(folder)
+    changed = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
+    assert not changed, changed
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Built]]:
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Built, Snapshot]]:
     root = tmp_path_factory.mktemp("corpus")
     return {case.name: _build(case, root) for case in CASES}
 
 
 def test_the_corpus_has_at_least_30_cases() -> None:
-    assert len(CASES) >= 30
+    assert len(FIRST_CASES) >= 30 and len(SAFETY_CASES) >= 30
     assert len({case.name for case in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_bad_input_gives_its_own_clear_error(
-    case: Case, corpus: dict[str, tuple[Path, Built]], monkeypatch: pytest.MonkeyPatch
+    case: Case, corpus: dict[str, tuple[Path, Built, Snapshot]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder, built = corpus[case.name]
+    folder, built, before = corpus[case.name]
     monkeypatch.chdir(folder)
     with pytest.raises(CryolikeError) as info:
-        built.run.api(folder / "out")
+        built.run.api(folder / built.output)
     message = str(info.value)
     assert isinstance(info.value, built.error), f"{type(info.value).__name__}: {message}"
     for fragment in built.expected:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert "Fix: " in message and "\n" not in message
-    _assert_no_output(folder, built)
+    _assert_no_output(folder, built, before)
 
 
 def test_every_case_has_a_distinct_message(
-    corpus: dict[str, tuple[Path, Built]], monkeypatch: pytest.MonkeyPatch
+    corpus: dict[str, tuple[Path, Built, Snapshot]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cryolike_hydra.paths import clear_path_cache
 
     messages: dict[str, str] = {}
     for case in CASES:
-        folder, built = corpus[case.name]
+        folder, built, _ = corpus[case.name]
         monkeypatch.chdir(folder)
         clear_path_cache()
         with pytest.raises(CryolikeError) as info:
-            built.run.api(folder / "out")
+            built.run.api(folder / built.output)
         # Without the case's own folder in it, each message must still tell the problem apart.
         messages[case.name] = str(info.value).replace(str(folder), "<case>")
     same = [(a, b) for a in messages for b in messages if a < b and messages[a] == messages[b]]
@@ -87,28 +112,28 @@ def test_every_case_has_a_distinct_message(
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_the_dry_run_finds_the_same_problem(
-    case: Case, corpus: dict[str, tuple[Path, Built]], monkeypatch: pytest.MonkeyPatch
+    case: Case, corpus: dict[str, tuple[Path, Built, Snapshot]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Everything but bad pixel values (the dry run reads no pixels) is found by the dry run."""
-    folder, built = corpus[case.name]
+    folder, built, before = corpus[case.name]
     monkeypatch.chdir(folder)
     if built.pixel_data:
-        summary = built.run.api(folder / "out", dry_run=True)
+        summary = built.run.api(folder / built.output, dry_run=True)
         assert summary.dry_run and summary.images_in > 0
     else:
         with pytest.raises(CryolikeError) as info:
-            built.run.api(folder / "out", dry_run=True)
+            built.run.api(folder / built.output, dry_run=True)
         for fragment in built.expected:
             assert fragment in str(info.value), f"{fragment!r} not in {info.value!s}"
-    _assert_no_output(folder, built)
+    _assert_no_output(folder, built, before)
 
 
 @pytest.fixture(scope="module")
-def cli_results(corpus: dict[str, tuple[Path, Built]]) -> dict[str, dict[str, object]]:
+def cli_results(corpus: dict[str, tuple[Path, Built, Snapshot]]) -> dict[str, dict[str, object]]:
     """Every case through the command line's ``main``, in one subprocess (see corpus/cli_driver.py)."""
     jobs = [
-        {"args": built.run.cli_args(folder / "out", folder / "hydra"), "cwd": str(folder)}
-        for folder, built in corpus.values()
+        {"args": built.run.cli_args(folder / built.output, folder / "hydra"), "cwd": str(folder)}
+        for folder, built, _ in corpus.values()
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     env.pop("HYDRA_FULL_ERROR", None)
@@ -123,9 +148,9 @@ def cli_results(corpus: dict[str, tuple[Path, Built]]) -> dict[str, dict[str, ob
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_the_command_line_fails_with_one_line(
-    case: Case, corpus: dict[str, tuple[Path, Built]], cli_results: dict[str, dict[str, object]]
+    case: Case, corpus: dict[str, tuple[Path, Built, Snapshot]], cli_results: dict[str, dict[str, object]]
 ) -> None:
-    folder, built = corpus[case.name]
+    folder, built, before = corpus[case.name]
     result = cli_results[case.name]
     stderr = str(result["stderr"])
     assert result["code"] == built.exit_code, stderr
@@ -135,7 +160,7 @@ def test_the_command_line_fails_with_one_line(
     for fragment in built.cli_expected or built.expected:
         fragment = fragment.removeprefix("field ") if built.exit_code == 2 else fragment
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
-    _assert_no_output(folder, built)
+    _assert_no_output(folder, built, before)
 
 
 REPRESENTATIVE = ("mrc_header_lies_about_mode", "cs_compressed_format")
@@ -146,16 +171,16 @@ REPRESENTATIVE = ("mrc_header_lies_about_mode", "cs_compressed_format")
 def test_the_console_script_exits_non_zero(name: str, tmp_path: Path) -> None:
     """The installed ``cryolike-convert`` itself, for a few cases (each start costs seconds)."""
     case = next(c for c in CASES if c.name == name)
-    folder, built = _build(case, tmp_path)
+    folder, built, before = _build(case, tmp_path)
     script = shutil.which("cryolike-convert")
     command = [script] if script else [sys.executable, "-m", "cryolike_hydra"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     done = subprocess.run(
-        [*command, *built.run.cli_args(folder / "out", folder / "hydra")],
+        [*command, *built.run.cli_args(folder / built.output, folder / "hydra")],
         cwd=folder, capture_output=True, text=True, env=env, timeout=300, check=False,
     )
     assert done.returncode == built.exit_code
     assert "Traceback" not in done.stderr
     error_lines = [line for line in done.stderr.splitlines() if line.startswith(PREFIX)]
     assert len(error_lines) == 1 and all(f in error_lines[0] for f in built.expected), done.stderr
-    _assert_no_output(folder, built)
+    _assert_no_output(folder, built, before)

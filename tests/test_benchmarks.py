@@ -65,3 +65,18 @@ def test_cryolike_agreement_prints_cryolikes_likelihood_on_our_stacks_beside_its
         assert title in out, out
     assert len(re.findall(r"^cross correlation\s+8\s+[\d.e+-]+\s+[\d.]+", out, re.M)) == 3, out
     assert len(re.findall(r"^Fourier stack 1: largest per-image relative L2 difference", out, re.M)) == 3, out
+
+
+@pytest.mark.slow
+def test_read_benchmark_prints_ours_beside_the_memory_map() -> None:
+    out = run("bench_read.py", "--quick")
+    rows = re.findall(r"^(float32|int16)\s+(in order|shuffled)\s+(cold|warm)\s+\|\s+\d+\s+[\d.]+MB \|\s+\d+\s+"
+                      r"[\d.]+MB \|\s+[\d.]+$", out, re.M)
+    assert len(rows) == 8, out
+
+
+@pytest.mark.slow
+def test_input_digest_benchmark_prints_ours_beside_size_and_mtime() -> None:
+    out = run("bench_input_digest.py", "--quick")
+    rows = re.findall(r"^(the STAR file|50 stacks)\s+(cold|warm)\s+[\d.]+\s+[\d.]+\s+-?[\d.]+$", out, re.M)
+    assert len(rows) == 4, out

@@ -136,6 +136,35 @@ def test_main_errors_are_one_line(
     assert not (in_tmp / "run" / "phys").exists()
 
 
+@pytest.mark.parametrize(
+    ("override", "quoted"),
+    [
+        ("input.star_file=données.star", "input.star_file='données.star'"),
+        ("input.star_file=a=b.star", "input.star_file='a=b.star'"),
+        ("input.star_file=it's=mine.star", "input.star_file=\"it's=mine.star\""),
+    ],
+)
+def test_an_override_hydra_cannot_parse_says_how_to_quote_it(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], override: str, quoted: str
+) -> None:
+    assert cli.main(["input=indexed_star", override, f"hydra.run.dir={in_tmp / 'run'}", *QUIET]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"cannot parse override {override!r}" in line and f"quote the value: {quoted}" in line
+
+
+@pytest.mark.slow
+def test_help_into_a_pipe_whose_reader_has_gone_is_quiet(tmp_path: Path) -> None:
+    """``cryolike-convert --help | head``: no BrokenPipeError, and the exit code of a process ended by
+    SIGPIPE (128 + 13), as other commands give in a pipe."""
+    child = subprocess.Popen([sys.executable, "-m", "cryolike_hydra", "--help"], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader goes away before the help is written
+    stderr = child.stderr.read()
+    assert child.wait(timeout=120) == 141
+    assert stderr == ""
+
+
 def test_main_cuda_without_gpu_is_a_config_error(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

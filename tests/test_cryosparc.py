@@ -44,10 +44,11 @@ def test_read_cs_values_paths_and_indices(indexed) -> None:
     assert table.angle_rotation is None
 
 
-def test_blob_idx_beyond_int32_stays_positive(tmp_path: Path) -> None:
+def test_blob_idx_beyond_any_stack_is_named_as_written(tmp_path: Path) -> None:
+    """uint32 values above int32 never wrap: no MRC stack holds them, and the error shows the value."""
     write_mrc_stack(tmp_path / "a.mrcs", synthetic_images(1, 4))
-    table = read_cs(write_cs(tmp_path / "p.cs", cs_rows(["a.mrcs"], [3_000_000_000])))
-    assert table.source_index.tolist() == [3_000_000_000]
+    with pytest.raises(InputError, match=r"row 0, field blob/idx = 3000000000: larger than any MRC stack"):
+        read_cs(write_cs(tmp_path / "p.cs", cs_rows(["a.mrcs"], [3_000_000_000])))
 
 
 def test_folder_cryosparc_uses_only_the_file_name(indexed, tmp_path: Path) -> None:

@@ -181,17 +181,21 @@ def test_a_disk_without_room_refuses_to_start(
         indexed(example_dataset.indexed_star, out, dry_run=True)
 
 
-def test_overwrite_counts_the_space_it_frees(
+def test_overwrite_needs_room_for_both_conversions(
     example_dataset: datagen.ExampleDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The old conversion stays until the new one is complete: the space it holds is not counted free."""
     out = tmp_path / "out"
     indexed(example_dataset.indexed_star, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     needed = indexed(example_dataset.indexed_star, tmp_path / "other", dry_run=True).bytes_needed
-    existing = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    _small_disk(monkeypatch, int(needed * SAFETY_MARGIN) - existing + 10)
+    _small_disk(monkeypatch, int(needed * SAFETY_MARGIN) - 10)
+    with pytest.raises(CryolikeError, match="overwrite keeps the previous conversion") as info:
+        indexed(example_dataset.indexed_star, out, overwrite=True)
+    assert "delete the previous conversion yourself" in str(info.value)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    _small_disk(monkeypatch, int(needed * SAFETY_MARGIN) + 10)
     assert indexed(example_dataset.indexed_star, out, overwrite=True).n_stacks == 4
-    with pytest.raises(CryolikeError, match="not enough free disk space"):
-        indexed(example_dataset.indexed_star, tmp_path / "other")
 
 
 def test_the_command_line_dry_run(example_dataset: datagen.ExampleDataset, tmp_path: Path,

@@ -17,6 +17,7 @@ import torch
 from cryolike_hydra import __version__, cli
 from cryolike_hydra.converter import ConversionSummary, ParticleStackConverter
 from cryolike_hydra.descriptor import ImageDescriptor
+from cryolike_hydra.errors import OutputExistsError
 from cryolike_hydra.manifest import load_manifest
 from cryolike_hydra.output_folder import MANIFEST_FILE, OutputFolder
 from cryolike_hydra.particles import make_table
@@ -128,12 +129,16 @@ def test_a_damaged_manifest_is_not_trusted(data: Path, tmp_path: Path) -> None:
     for text in ("{ not json", "[1, 2]", '{"fingerprint": 3, "stacks": [{"counter": "x"}, 5]}'):
         (out / MANIFEST_FILE).write_text(text)
         assert load_manifest(out / MANIFEST_FILE) is None or isinstance(load_manifest(out / MANIFEST_FILE), dict)
-    # A manifest edited by hand (its fingerprint no longer matches) refuses the resume...
-    with pytest.raises(Exception, match="different"):
+    # A manifest of ours edited by hand (its fingerprint no longer matches) refuses the resume...
+    (out / MANIFEST_FILE).write_text('{"tool": "cryolike_hydra", "fingerprint": 3, "stacks": [{"counter": "x"}, 5]}')
+    with pytest.raises(OutputExistsError, match="different"):
         convert(data, out, resume=True)
-    # ...and one that is not ours at all makes the resume redo every stack.
-    (out / MANIFEST_FILE).write_text("{ not json")
-    assert convert(data, out, resume=True).stacks_resumed == 0
+    # ...and one that is not ours at all is not replaced: it may be someone else's file.
+    for text in ("{ not json", '{"fingerprint": 3}'):
+        (out / MANIFEST_FILE).write_text(text)
+        with pytest.raises(OutputExistsError, match="manifest.json was not written by cryolike_hydra"):
+            convert(data, out, resume=True)
+        assert (out / MANIFEST_FILE).read_text() == text
 
 
 def test_the_command_line_records_the_composed_config(

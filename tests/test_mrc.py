@@ -1,4 +1,4 @@
-"""MRC headers (mrc.read_mrc_header) and the memory-mapped stack reader (image_reader.MappedStack)."""
+"""MRC headers (mrc.read_mrc_header) and the stack reader (image_reader.StackFile)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from mrcfile.dtypes import HEADER_DTYPE
 
 from cryolike_hydra.errors import InputError, InputFileNotFoundError, MrcFormatError
-from cryolike_hydra.image_reader import MappedStack, contiguous_runs
+from cryolike_hydra.image_reader import StackFile, contiguous_runs
 from cryolike_hydra.mrc import read_mrc_header
 
 
@@ -29,7 +29,7 @@ def test_every_supported_mode_reads_back_exactly(tmp_path: Path, mode: int) -> N
     assert info.dtype == np.dtype(MODE_DTYPES[mode])
     assert info.data_offset == 1024
     assert info.voxel_size == pytest.approx(1.25)
-    with MappedStack(info) as reader:
+    with StackFile(info) as reader:
         out = reader.read(np.arange(5))
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, images)
@@ -39,7 +39,7 @@ def test_two_dimensional_file_is_one_image(tmp_path: Path) -> None:
     image = synthetic_images(1, 6)[0]
     info = read_mrc_header(write_mrc_stack(tmp_path / "one.mrc", image))
     assert (info.n_images, info.ny, info.nx) == (1, 6, 6)
-    np.testing.assert_array_equal(MappedStack(info).read(np.array([0]))[0], image)
+    np.testing.assert_array_equal(StackFile(info).read(np.array([0]))[0], image)
 
 
 def test_old_header_without_map_stamp_reads(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_old_header_without_map_stamp_reads(tmp_path: Path) -> None:
         warnings.simplefilter("error")  # mrcfile's permissive warnings are logged, not raised
         info = read_mrc_header(path)
     assert info.n_images == 3
-    np.testing.assert_array_equal(MappedStack(info).read(np.arange(3)), images)
+    np.testing.assert_array_equal(StackFile(info).read(np.arange(3)), images)
 
 
 def test_big_endian_stack(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_big_endian_stack(tmp_path: Path) -> None:
     swapped.write_bytes(big.tobytes() + images.astype(">f4").tobytes())
     info = read_mrc_header(swapped)
     assert info.dtype == np.dtype(">f4")
-    np.testing.assert_array_equal(MappedStack(info).read(np.array([1, 0])), images[[1, 0]])
+    np.testing.assert_array_equal(StackFile(info).read(np.array([1, 0])), images[[1, 0]])
 
 
 def test_extended_header_moves_the_data_offset(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_extended_header_moves_the_data_offset(tmp_path: Path) -> None:
         mrc.set_extended_header(np.zeros(100, dtype="V1"))
     info = read_mrc_header(path)
     assert info.data_offset == 1124
-    np.testing.assert_array_equal(MappedStack(info).read(np.arange(2)), images)
+    np.testing.assert_array_equal(StackFile(info).read(np.arange(2)), images)
 
 
 def test_unset_voxel_size_is_zero(tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_read_unsorted_and_repeated_indices_in_given_order(stack: tuple[Path, np.ndarray]) -> None:
     path, images = stack
     indices = np.array([7, 8, 9, 0, 1, 5, 5, 2, 9])
-    with MappedStack(read_mrc_header(path)) as reader:
+    with StackFile(read_mrc_header(path)) as reader:
         out = reader.read(indices, dtype=np.float64)
     assert out.dtype == np.float64 and out.shape == (9, 8, 8)
     np.testing.assert_array_equal(out, images[indices])
@@ -168,7 +168,7 @@ def test_read_unsorted_and_repeated_indices_in_given_order(stack: tuple[Path, np
 
 def test_each_contiguous_run_is_one_copy(stack: tuple[Path, np.ndarray], monkeypatch) -> None:
     path, images = stack
-    reader = MappedStack(read_mrc_header(path))
+    reader = StackFile(read_mrc_header(path))
     runs = []
     read_into = reader.read_into
 
@@ -195,21 +195,21 @@ def test_contiguous_runs_cover_the_indices_in_order(values: list[int]) -> None:
 def test_index_out_of_range_names_file_and_index(stack: tuple[Path, np.ndarray]) -> None:
     path, _ = stack
     with pytest.raises(InputError) as info:
-        MappedStack(read_mrc_header(path)).read(np.array([0, 10]))
+        StackFile(read_mrc_header(path)).read(np.array([0, 10]))
     assert str(path) in str(info.value) and "index 10" in str(info.value) and "holds 10 images" in str(info.value)
 
 
 def test_float_indices_are_refused(stack: tuple[Path, np.ndarray]) -> None:
     with pytest.raises(TypeError):
-        MappedStack(read_mrc_header(stack[0])).read(np.array([0.0, 1.0]))
+        StackFile(read_mrc_header(stack[0])).read(np.array([0.0, 1.0]))
 
 
 def test_empty_request_gives_empty_array(stack: tuple[Path, np.ndarray]) -> None:
-    assert MappedStack(read_mrc_header(stack[0])).read(np.array([], dtype=np.int64)).shape == (0, 8, 8)
+    assert StackFile(read_mrc_header(stack[0])).read(np.array([], dtype=np.int64)).shape == (0, 8, 8)
 
 
 def test_the_map_is_closed_on_leaving_the_context(stack: tuple[Path, np.ndarray]) -> None:
-    with MappedStack(read_mrc_header(stack[0])) as reader:
+    with StackFile(read_mrc_header(stack[0])) as reader:
         np.testing.assert_array_equal(reader.read(np.array([1]))[0], stack[1][1])
     with pytest.raises(ValueError, match="closed"):
         reader.read(np.array([3]))
@@ -219,7 +219,7 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
     images = np.zeros((500, 64, 64), dtype=np.float32)  # 8 MB on disk
     images[:, 0, 0] = np.arange(500)
     info = read_mrc_header(write_mrc_stack(tmp_path / "big.mrcs", images))
-    reader = MappedStack(info)
+    reader = StackFile(info)
     tracemalloc.start()
     try:
         out = reader.read(np.array([3, 250, 499, 100]))
@@ -228,3 +228,15 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert out[:, 0, 0].tolist() == [3, 250, 499, 100]
     assert peak < 4 * 64 * 64 * 4 + 200_000  # the four images and bookkeeping, not the 8 MB file
+
+
+def test_a_volume_header_on_an_mrcs_file_is_read_as_images_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Some tools write particle stacks with space group 1; RELION reads a .mrcs file as images, so do we."""
+    images = write_mrc_stack(tmp_path / "stack.mrcs", np.zeros((3, 4, 4), dtype=np.float32), stack=False)
+    assert read_mrc_header(images).n_images == 3
+    assert "ispg 1" in caplog.text and "because of its .mrcs name" in caplog.text
+    volume = write_mrc_stack(tmp_path / "map.mrc", np.zeros((3, 4, 4), dtype=np.float32), stack=False)
+    with pytest.raises(MrcFormatError, match="a 3-D volume"):
+        read_mrc_header(volume)

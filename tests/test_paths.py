@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cryolike_hydra import paths
 from cryolike_hydra.errors import InputError, InputFileNotFoundError
 from cryolike_hydra.paths import resolve_data_path
 
@@ -102,13 +103,13 @@ def test_paths_are_cached_per_recorded_path(tmp_path: Path, monkeypatch) -> None
     for name in ("a", "b", "c"):
         touch(tmp_path / f"{name}.mrcs")
     calls = []
-    original = Path.is_file
+    original = paths.file_status
 
-    def counting_is_file(self: Path) -> bool:
-        calls.append(self)
-        return original(self)
+    def counting_file_status(path: str | Path) -> str | None:
+        calls.append(path)
+        return original(path)
 
-    monkeypatch.setattr(Path, "is_file", counting_is_file)
+    monkeypatch.setattr(paths, "file_status", counting_file_status)
     for row in range(3000):
         name = "abc"[row % 3]
         resolve_data_path(f"{name}.mrcs", tmp_path, metadata_file="p.star", row=row)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from cryolike_hydra.cryosparc import read_cs
 from cryolike_hydra.errors import CryolikeError
-from cryolike_hydra.image_reader import MappedStack
+from cryolike_hydra.image_reader import StackFile
 from cryolike_hydra.mrc import SUPPORTED_MODES, read_mrc_header
 from cryolike_hydra.paths import clear_path_cache
 from cryolike_hydra.star import read_indexed_star, read_paired_star
@@ -114,11 +114,14 @@ def test_star_files_round_trip(root: Path, case: tuple[pd.DataFrame, pd.DataFram
 def cs_tables(draw: st.DrawFn) -> dict[str, np.ndarray]:
     n = draw(st.integers(1, 12))
     paths = draw(st.lists(st.sampled_from([">a.mrcs", "b.mrcs", ">sub/c.mrcs"]), min_size=n, max_size=n))
-    indices = draw(st.lists(st.integers(0, 2**32 - 1), min_size=n, max_size=n))
+    indices = draw(st.lists(st.integers(0, 2**31 - 1), min_size=n, max_size=n))  # any index an MRC stack has
     floats = st.floats(-1e5, 1e5, allow_nan=False, width=32)
     rows = datagen.cs_rows(paths, indices)
+    # Any values, within what a microscope can have for Cs and amplitude contrast (microscope.LIMITS).
+    ranges = {"ctf/cs_mm": st.floats(0, 10, width=32), "ctf/amp_contrast": st.floats(0, 1, width=32)}
     for name in ("ctf/df1_A", "ctf/df2_A", "ctf/df_angle_rad", "ctf/cs_mm", "ctf/amp_contrast"):
-        rows[name] = np.array(draw(st.lists(floats, min_size=n, max_size=n)), dtype=np.float32)
+        values = ranges.get(name, floats)
+        rows[name] = np.array(draw(st.lists(values, min_size=n, max_size=n)), dtype=np.float32)
     for name in draw(st.sets(st.sampled_from(["ctf/phase_shift_rad", "ctf/scale", "ctf/bfactor", "blob/psize_A"]))):
         del rows[name]
     return rows
@@ -158,7 +161,7 @@ def test_mrc_stacks_round_trip(root: Path, mode: int, n: int, box: int, as_stack
     assert (info.n_images, info.ny, info.nx, info.mode) == (n, box, box, mode)
     assert info.voxel_size == pytest.approx(1.5)
     wanted = np.array([i for i in indices if i < n], dtype=np.int64)
-    with MappedStack(info) as reader:
+    with StackFile(info) as reader:
         assert np.array_equal(reader.read(wanted), images[wanted])
 
 
@@ -184,7 +187,7 @@ def test_corrupt_mrc_files_fail_only_with_our_errors(root: Path, edits: list[tup
     path.write_bytes(_corrupt(path.read_bytes(), edits, cut))
     try:
         info = read_mrc_header(path)
-        with MappedStack(info) as reader:
+        with StackFile(info) as reader:
             images = reader.read(np.arange(info.n_images))
         assert images.shape == (info.n_images, info.ny, info.nx)
     except CryolikeError:
@@ -206,7 +209,7 @@ def test_mrc_headers_with_any_field_values_fail_only_with_our_errors(
     try:
         info = read_mrc_header(path)
         assert info.voxel_size >= 0 and np.isfinite(info.voxel_size)
-        with MappedStack(info) as reader:
+        with StackFile(info) as reader:
             assert reader.read(np.arange(info.n_images)).shape == (info.n_images, info.ny, info.nx)
     except CryolikeError:
         pass

@@ -20,7 +20,7 @@ from datagen import synthetic_images, write_mrc_stack
 
 from cryolike_hydra.cryosparc import load_cs_array, read_cs
 from cryolike_hydra.errors import InputError, InputFileNotFoundError
-from cryolike_hydra.image_reader import MappedStack
+from cryolike_hydra.image_reader import StackFile
 from cryolike_hydra.mrc import read_mrc_header
 from cryolike_hydra.pixel_size import resolve_pixel_size
 from cryolike_hydra.star import read_indexed_star, read_paired_star
@@ -77,7 +77,7 @@ def test_conversion_cases_parse_with_their_stacks(case: RealdataCase) -> None:
     voxel_sizes = {path: h.voxel_size for path, h in headers.items()}
     assert resolve_pixel_size(table, None, voxel_sizes) == pytest.approx(case.pixel_size, rel=1e-6)
     first = table.source_file[0]
-    with MappedStack(headers[first]) as reader:
+    with StackFile(headers[first]) as reader:
         images = reader.read(table.source_index[table.source_file == first][:5])
     assert images.shape[1:] == (case.box, case.box) and np.isfinite(images).all() and images.std() > 0
 
@@ -197,7 +197,7 @@ MRC_HEADERS = [
 def test_every_real_stack_header_reads(name: str, n: int, box: int, voxel: float) -> None:
     info = read_mrc_header(ROOT / name)
     assert (info.n_images, info.ny, info.nx, info.mode, info.voxel_size) == (n, box, box, 2, voxel)
-    last = MappedStack(info).read(np.array([n - 1]))
+    last = StackFile(info).read(np.array([n - 1]))
     assert last.shape == (1, box, box) and np.isfinite(last).all()
 
 

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,60 @@ def test_resume_rewrites_a_stack_whose_file_changed(dataset: Path, clean: dict[b
     assert_same_output(out, clean[False])
 
 
+def test_resume_rewrites_a_stack_whose_entry_lists_fewer_files(
+    dataset: Path, clean: dict[bool, Path], tmp_path: Path
+) -> None:
+    """An entry listing only some of a stack's files is not trusted: the stack is written again, and the
+    files it does not list are rewritten, not deleted."""
+    out = tmp_path / "out"
+    convert(dataset, out)
+    manifest = manifest_of(out)
+    entry = manifest["stacks"][1]
+    entry["files"] = {name: digest for name, digest in entry["files"].items() if name.startswith("phys/")}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest))
+    summary = convert(dataset, out, resume=True)
+    assert summary.stacks_resumed == 3
+    assert_same_output(out, clean[False])
+
+
+def test_resume_rewrites_a_stack_whose_entry_has_other_images(
+    dataset: Path, clean: dict[bool, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    convert(dataset, out)
+    manifest = manifest_of(out)
+    manifest["stacks"][2]["n_images"] = 3
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest))
+    assert convert(dataset, out, resume=True).stacks_resumed == 3
+    assert_same_output(out, clean[False])
+
+
+def _copy_dataset(dataset: Path, target: Path) -> Path:
+    for path in dataset.parent.rglob("*"):
+        if path.is_file():
+            copy = target / path.relative_to(dataset.parent)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(path.read_bytes())
+    return target / dataset.name
+
+
+@pytest.mark.parametrize("image", [0, 4, 8])
+def test_resume_refuses_pixels_rewritten_in_place(dataset: Path, tmp_path: Path, image: int) -> None:
+    """Pixels of a sampled image rewritten in place, size and mtime restored: the inputs differ, and the
+    resume says which file changed instead of mixing old and new pixels."""
+    star, out = _copy_dataset(dataset, tmp_path / "data"), tmp_path / "out"
+    stack = tmp_path / "data" / "stacks" / "a.mrcs"
+    convert(star, out, n_stacks_max=1)
+    before = stack.stat()
+    with open(stack, "r+b") as handle:
+        handle.seek(1024 + image * 16 * 16 * 4 + 40)
+        handle.write(np.float32(-7.0).tobytes())
+    os.utime(stack, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert stack.stat().st_size == before.st_size
+    with pytest.raises(OutputExistsError, match=r"different inputs \(a\.mrcs: content\)"):
+        convert(star, out, resume=True)
+
+
 def test_resume_finishes_a_run_stopped_by_n_stacks_max(dataset: Path, clean: dict[bool, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = convert(dataset, out, n_stacks_max=2)
@@ -186,17 +241,16 @@ def test_bad_pixels_after_a_resume_keep_the_earlier_stacks(dataset: Path, tmp_pa
     a manifest listing exactly them remain, so a later resume still trusts them."""
     data = tmp_path / "data"
     images = datagen.synthetic_images(12, 8)
-    datagen.write_mrc_stack(data / "s.mrcs", images)
+    images[10, 1, 1] = np.nan  # in stack 2: the first run (n_stacks_max=1) never reads it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # mrcfile's statistics of the NaN
+        datagen.write_mrc_stack(data / "s.mrcs", images)
     star = datagen.write_star_relion30(
         data / "p.star", {**datagen.star_particles(12, names=datagen.image_names("s.mrcs", 12)),
                           "rlnImagePixelSize": 1.0},
     )
     out = tmp_path / "out"
     convert(star, out, n_stacks_max=1)
-    images[10, 1, 1] = np.nan
-    os_stat = (data / "s.mrcs").stat()
-    datagen.write_mrc_stack(data / "s.mrcs", images)
-    os.utime(data / "s.mrcs", ns=(os_stat.st_atime_ns, os_stat.st_mtime_ns))  # same size and mtime
     with pytest.raises(InputError, match="row 10"):
         convert(star, out, resume=True)
     assert sorted(p.name for p in (out / "phys").iterdir()) == ["particles_phys_stack_000000.pt"]

@@ -308,3 +308,44 @@ def test_column_defaults_match_the_particle_table_defaults() -> None:
     for spec in CTF_COLUMNS:
         if not spec.required:
             assert getattr(table, spec.field)[0] == spec.default, spec.field
+
+
+# --- text starfile would misread (star_text.py) ----------------------------------------------------------
+HASH_STAR = (
+    "data_particles\n\nloop_\n_rlnImageName #1\n_rlnDefocusU #2\n_rlnDefocusV #3\n_rlnDefocusAngle #4\n"
+    "_rlnVoltage #5\n_rlnSphericalAberration #6\n"
+)
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_a_quoted_value_with_hash_is_read_whole(tmp_path: Path, quote: str) -> None:
+    stack = write_mrc_stack(tmp_path / "run#2.mrcs", synthetic_images(2, 4))
+    rows = "".join(f"{quote}{k:06d}@run#2.mrcs{quote} 10000 9000 45 300 2.7\n" for k in (1, 2))
+    (tmp_path / "p.star").write_text(HASH_STAR + rows)
+    table = read_indexed_star(tmp_path / "p.star")
+    assert table.source_file.tolist() == [str(stack)] * 2 and table.source_index.tolist() == [0, 1]
+
+
+def test_comments_after_values_and_hashes_inside_comments_are_fine(tmp_path: Path) -> None:
+    write_mrc_stack(tmp_path / "a.mrcs", synthetic_images(2, 4))
+    rows = "000001@a.mrcs 10000 9000 45 300 2.7 # picked#1\n000002@a.mrcs 10000 9000 45 300 2.7\n# note#2\n"
+    (tmp_path / "p.star").write_text("# version#30001\n" + HASH_STAR + rows)
+    assert len(read_indexed_star(tmp_path / "p.star")) == 2
+
+
+def test_a_hash_in_an_unquoted_value_names_row_and_column(tmp_path: Path) -> None:
+    rows = "000001@a.mrcs 10000 9000 45 300 2.7\n000002@a.mrcs 10000 9000#2 45 300 2.7\n"
+    (tmp_path / "p.star").write_text(HASH_STAR + rows)
+    with pytest.raises(InputError, match=r"row 1, field rlnDefocusV = '9000#2': line 11: '#' inside a value"):
+        read_indexed_star(tmp_path / "p.star")
+
+
+def test_repeated_blocks_are_found_across_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text is scanned in chunks of whole lines: a block name at a chunk boundary is still seen."""
+    import cryolike_hydra.star_text as star_text
+
+    monkeypatch.setattr(star_text, "_CHUNK", 7)
+    block = HASH_STAR + "000001@a.mrcs 10000 9000 45 300 2.7\n"
+    (tmp_path / "p.star").write_text(block + block + block)
+    with pytest.raises(InputError, match=r"data_particles appears 3 times \(lines 1, 11, 21\)"):
+        read_indexed_star(tmp_path / "p.star")

@@ -49,11 +49,12 @@ class Run:
     downsample_factor: int = 1
     params_file: str | None = None
     batch_size: int = 4
+    options: dict[str, bool] = field(default_factory=dict)  # overwrite / resume
 
     def api(self, out: Path, **options: Any) -> ConversionSummary:
         converter = ParticleStackConverter(
             self.params_file, out, pixel_size=self.pixel_size, downsample_factor=self.downsample_factor,
-            flag_plots=False, device="cpu", **options,
+            flag_plots=False, device="cpu", **{**self.options, **options},
         )
         getattr(converter, PREPARE[self.kind])(**self.inputs)
         return converter.convert_stacks(self.batch_size)
@@ -80,6 +81,7 @@ class Run:
             args.append(f"downsample.factor={self.downsample_factor}")
         if self.params_file is not None:
             args.append(f"descriptor.params_file={q(self.params_file)}")
+        args += [f"output.{key}={str(value).lower()}" for key, value in self.options.items()]
         args += [
             f"batching.batch_size={self.batch_size}", "device=cpu", "output.plots=false",
             f"output.folder={q(out)}", f"hydra.run.dir={q(hydra_dir)}",
@@ -94,9 +96,10 @@ class Built:
     expected: tuple[str, ...]  # fragments of the message: file, field/row, value, fix
     error: type[CryolikeError] = InputError
     exit_code: int = 1  # of the command line: 1 input, 2 configuration
-    prepared_output: bool = False  # the output folder existed before the run (and must stay as it was)
+    prepared_output: bool = False  # the output folder existed before the run (and must stay byte for byte as it was)
     cli_expected: tuple[str, ...] | None = None  # where the command line's config schema answers first
     pixel_data: bool = False  # found only when the pixels are read (a dry run does not read them)
+    output: str = "out"  # the output folder, relative to the case's folder
 
 
 @dataclass(frozen=True)
