@@ -17,7 +17,7 @@
 
 include { CRYOLIKE_CONVERT } from './modules/local/cryolike_convert/main'
 include { CRYOLIKE_REPORT  } from './modules/local/cryolike_report/main'
-include { cryosparcJobs; samplesheetRows; downsampleSettings } from './subworkflows/local/cryolike_inputs/main'
+include { cryosparcJobs; samplesheetRows; downsampleSettings; checkStageable } from './subworkflows/local/cryolike_inputs/main'
 include { helpText; validateParameters; dumpParameters; completionSummary } from './subworkflows/local/cryolike_params/main'
 
 workflow {
@@ -43,6 +43,9 @@ workflow {
     def hydra_config = params.hydra_config ? file(params.hydra_config, checkIfExists: true) : []
     if (hydra_config && !(hydra_config.name ==~ /.+\.ya?ml/)) {
         error "--hydra_config: '${params.hydra_config}' is not a .yaml or .yml file"
+    }
+    if (hydra_config) {
+        checkStageable(hydra_config, '--hydra_config')
     }
     dumpParameters(params.outdir)
 

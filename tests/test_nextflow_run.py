@@ -113,6 +113,13 @@ def test_profile_test_records_versions_trace_report_and_params(test_profile: tup
     assert "cryolike_hydra finished" in run.stdout and "5 task(s) run, 0 cached, 0 failed" in run.stdout
 
 
+def test_documented_command_is_the_one_that_runs(test_profile: tuple[nf.Run, Path]) -> None:
+    run, _ = test_profile
+    commands = [line.strip() for task in run.task_dirs() for line in (task / ".command.sh").read_text().splitlines()]
+    (command,) = [line for line in commands if line.startswith("cryolike-convert") and "folder=J2_ds2_mean" in line]
+    assert f"\n{command}\n" in (nf.REPO / "docs" / "pipeline.md").read_text()
+
+
 def test_resume_caches_every_task_and_profile_test_needs_no_outdir(test_profile: tuple[nf.Run, Path]) -> None:
     first, _ = test_profile
     run = nf.run_pipeline(["-profile", "test", "-resume"], first.launch_dir, label="profile_test_resume")
@@ -126,8 +133,8 @@ def test_resume_caches_every_task_and_profile_test_needs_no_outdir(test_profile:
 
 
 # --- a samplesheet of every input kind, awkward names, a params file, default resources ------------------------
-AWKWARD_STACK = "s t${x}=1,2.mrcs"  # a space, Hydra's interpolation, '=' and ','
-AWKWARD_STAR = "it's $HOME.star"  # a quote and a shell variable
+AWKWARD_STACK = "s t=1,2 (a&b).mrcs"  # a space, '=', ',', brackets and '&': Hydra and shell syntax
+AWKWARD_STAR = "it's here.star"  # a quote
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +173,8 @@ def samplesheet_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[nf.Run, P
     params = root / "params.yml"
     params.write_text(
         f"input: '{data / 'sheet.csv'}'\noutdir: '{outdir}'\nhydra_config: '{data / 'my run.yml'}'\n"
-        "downsample_factors: [1, 2]\ndownsample_types: [mean]\n"
+        "downsample_factors: [1, 2]\ndownsample_types: [mean]\nprecision: double\n"
+        "hydra_args: 'descriptor.n_inplanes=32'\n"
     )
     run = nf.run_pipeline(["-params-file", str(params)], root, label="samplesheet_sweep")
     assert run.returncode == 0, run.explain()
@@ -183,7 +191,10 @@ def test_samplesheet_converts_every_input_kind_at_every_factor(samplesheet_run: 
         assert summary["input"] == kinds[name.split("_ds")[0]]
         assert summary["images_written"] == 5 and summary["images_left"] == 0
         assert summary["batch_size"] == 3  # from 'my run.yml': a .yml primary config
-        assert load_stacks(outdir / name)[0] == 5
+        assert summary["precision"] == "double"  # --precision
+        n_images, metadata = load_stacks(outdir / name)
+        assert n_images == 5
+        assert all(int(m["n_inplanes"]) == 32 for m in metadata)  # --hydra_args
     with open(outdir / "report" / "runs.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 8
 
@@ -284,6 +295,7 @@ BAD_PARAMETERS = {
         "--downsample_factors: '1.5' is not a whole number >= 1",
     ),
     "misspelt": (["-profile", "test", "--outDir", "out"], "unknown parameter --outDir: did you mean --outdir?"),
+    "unstageable-name": (["--input", "{dollar}", "--outdir", "out"], "holds '$', which Nextflow cannot stage"),
 }
 
 
@@ -296,7 +308,10 @@ def test_bad_parameters_stop_before_any_task(case: str, tmp_path: Path) -> None:
         f"cs,cryosparc,{DATA}/particles.cs,{DATA}/stacks\n"
         f"x,relion,{DATA}/particles.star,{DATA}/stacks\n"
     )
-    args = [arg.format(data=DATA, sheet=sheet) for arg in args]
+    shutil.copy(DATA / "particles.cs", tmp_path / "a$b.cs")
+    dollar = tmp_path / "dollar.csv"
+    dollar.write_text(f"id,input,files,folder\ncs,cryosparc,{tmp_path}/a$b.cs,{DATA}/stacks\n")
+    args = [arg.format(data=DATA, sheet=sheet, dollar=dollar) for arg in args]
     run = nf.run_pipeline(args, tmp_path, label=f"bad_{case}")
     assert run.returncode != 0
     assert message in run.output, run.explain()
@@ -306,6 +321,30 @@ def test_bad_parameters_stop_before_any_task(case: str, tmp_path: Path) -> None:
     for out in (tmp_path / "out", tmp_path / "results_test"):
         leftovers = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) if out.exists() else []
         assert all(re.match(r"pipeline_info/execution_trace_.*\.txt$", name) for name in leftovers), leftovers
+
+
+def test_failed_conversion_stops_the_run_without_retry(tmp_path: Path) -> None:
+    """A conversion that fails on its input (exit 1) is not retried (conf/base.config retries only resource
+    kills); the run fails, names the task and the converter's one-line error, and says how to resume."""
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(f"id,input,files,folder\ncs,cryosparc,{DATA}/particles.cs,{DATA}/cryosparc\n")
+    run = nf.run_pipeline(
+        ["--input", str(sheet), "--outdir", str(tmp_path / "out")], tmp_path, label="failed_conversion"
+    )
+    assert run.returncode != 0
+    rows = nf.trace_rows(tmp_path / "out")
+    assert [(row["name"], row["status"], row["exit"], row["attempt"]) for row in rows] == [
+        ("CRYOLIKE_CONVERT (cs ds1 mean)", "FAILED", "1", "1")
+    ]
+    assert "cryolike-convert: error: " in run.output and "ONE.mrcs" in run.output
+    assert "cryolike_hydra FAILED" in run.stdout and "-resume" in run.stdout
+    assert not (tmp_path / "out" / "cs_ds1_mean").exists() and not (tmp_path / "out" / "report").exists()
+
+
+def test_documentation_describes_every_parameter() -> None:
+    text = (nf.REPO / "docs" / "pipeline.md").read_text()
+    documented = {name for name in schema_parameters() if f"`--{name}`" in text}
+    assert documented == {name for name, entry in schema_parameters().items() if not entry.get("hidden")}
 
 
 # --- GPUs on one machine: each concurrent task its own ------------------------------------------------------------
@@ -357,3 +396,15 @@ def test_gpu_profile_gives_each_concurrent_task_its_own_gpu(tmp_path: Path) -> N
     assert all(a["gpu"] != b["gpu"] for a, b in overlapping)
     for s in summaries:  # never three at once on two GPUs
         assert sum(1 for t in summaries if t["start"] <= s["start"] < t["end"]) <= 2
+
+
+def test_gpu_claim_without_a_gpu_is_a_clear_error(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "CUDA_VISIBLE_DEVICES"}
+    env.update(PATH=f"{tmp_path}{os.pathsep}/usr/bin{os.pathsep}/bin", CRYOLIKE_GPU_LOCK_DIR=str(tmp_path / "locks"))
+    script = nf.REPO / "assets" / "claim_gpu.sh"
+    result = subprocess.run(
+        ["bash", "-c", f". '{script}' 1 && echo claimed $CUDA_VISIBLE_DEVICES"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and "claimed" not in result.stdout
+    assert "this task needs 1 GPU(s); this machine shows 0" in result.stderr

@@ -20,6 +20,19 @@ def listParam(value) {
 }
 
 /*
+    Nextflow's staging script leaves '$', braces, glob characters and tabs/newlines of a path to the
+    shell (24.10: `ln -s /data/a$b.cs inputs/1/a$b.cs` expands $b), so such a path cannot reach a task.
+*/
+def checkStageable(path, String where) {
+    def text = path.toString()
+    def bad  = text.findAll(/[\$\{\}*?\[\]\t\n\r]/).unique()
+    if (bad) {
+        error "${where}: '${text}' holds ${bad.collect { it == '\t' ? 'a tab' : it == '\n' || it == '\r' ? 'a line break' : "'${it}'" }.join(', ')}, which Nextflow cannot stage into a task; rename it (spaces, quotes, '=', ',', '(', ')' and '&' are fine)"
+    }
+    path
+}
+
+/*
     Downsampling settings: every factor with every type. A factor of 1 does no pooling, so it is kept
     once (with the first type) instead of once per type.
 */
@@ -78,6 +91,7 @@ def cryosparcJobs(project_dir, selection) {
     if (!chosen) {
         error "no cryoSPARC job selected in ${project} (--jobs '${listParam(selection).join(',')}'): job folders with particles: ${available*.name.join(', ') ?: 'none'}"
     }
+    chosen.each { checkStageable(it, '--cryosparc_project') }
     chosen.collect { job_dir ->
         [[id: job_dir.name, input: 'cryosparc_job', job_number: job_dir.name.substring(1) as Integer], [], job_dir]
     }
@@ -103,7 +117,7 @@ def samplesheetRows(samplesheet) {
     def schema = samplesheetSchema()
     def sheet  = file(samplesheet.toString(), checkIfExists: true)
     def base   = sheet.parent
-    def rows   = sheet.splitCsv(header: true, strip: true)
+    def rows   = sheet.splitCsv(header: true, strip: true, quote: '"')  // RFC 4180: "a, b" is one value
     def header = "header: ${schema.columns.join(',')}"
     if (!rows) {
         error "--input ${samplesheet}: no rows (${header})"
@@ -135,6 +149,9 @@ def samplesheetRows(samplesheet) {
         if (folder && !folder.isDirectory()) {
             error "${where}: folder '${row.folder}' is not a folder (resolved to ${folder})"
         }
+        if (folder && row.input != 'cryosparc_job') {
+            checkStageable(folder, where)
+        }
         def meta = [id: id, input: row.input]
         if (row.input == 'cryosparc_job') {
             def job = entries ? entries[0].replaceFirst(/^J/, '') : ''
@@ -145,13 +162,14 @@ def samplesheetRows(samplesheet) {
             if (!job_dir.resolve("J${job}_passthrough_particles.cs").exists()) {
                 error "${where}: ${job_dir}/J${job}_passthrough_particles.cs not found"
             }
-            return [meta + [job_number: job as Integer], [], job_dir]
+            return [meta + [job_number: job as Integer], [], checkStageable(job_dir, where)]
         }
         if (!entries) {
             error "${where}: 'files' is empty; a ${row.input} row needs its file(s) there"
         }
         def paths = entries.collect { resolve(it) }
         paths.each { path ->
+            checkStageable(path, where)
             if (!path.exists()) {
                 error "${where}: file '${path}' not found"
             }
