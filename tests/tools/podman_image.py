@@ -45,6 +45,7 @@ BUILD_CA = "/opt/host-ca/ca.crt"  # where the host's CA bundle is mounted during
 BUILD_WHEELS = "/opt/torch-wheels"  # where the torch wheel folder is mounted during the build
 CONTEXT = ("pyproject.toml", "README.md", "cryolike_hydra")  # what .dockerignore lets into the build
 TOOLS = ("podman", "runc", "debootstrap")
+IMAGE_REPOSITORY = "localhost/cryolike_hydra"
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def image_name(version: str) -> str:
     digest = hashlib.sha256(f"{BASE_IMAGE} torch=={version}".encode())
     for path in context_files():
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
-    return f"localhost/cryolike_hydra:cpu-{digest.hexdigest()[:12]}"
+    return f"{IMAGE_REPOSITORY}:cpu-{digest.hexdigest()[:12]}"
 
 
 def ensure_image(account: Account) -> str:
@@ -259,4 +260,15 @@ def ensure_image(account: Account) -> str:
         record_timing("image_build_s", time.monotonic() - start)
     finally:
         shutil.rmtree(context, ignore_errors=True)
+    remove_older_images(account, image)
     return image
+
+
+def remove_older_images(account: Account, keep: str) -> None:
+    """Remove this helper's earlier builds (the other cpu-<digest> tags) from ``account``'s storage: each
+    holds ~6 GB, plus as much again once run with --userns=keep-id (podman copies the layers with the
+    user's id mapping); the layers the new image shares with them stay, and so does the build cache."""
+    listing = podman(account, "images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_REPOSITORY).stdout.split()
+    older = [name for name in listing if name != keep and re.fullmatch(rf"{IMAGE_REPOSITORY}:cpu-[0-9a-f]{{12}}", name)]
+    if older:
+        podman(account, "rmi", *older, check=False)
