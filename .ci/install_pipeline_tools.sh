@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Tools for the pipeline checks (tests/test_nextflow_static.py, tests/test_container.py):
-#   - npm-groovy-lint@18 in ./node_modules, for the Groovy 4 jar it ships (parse check of .nf/.config/.nf.test)
-#   - Java >= 17 to run that jar
+# Tools for the pipeline checks (tests/test_nextflow_*.py, tests/test_container.py):
+#   - Java >= 17 and Maven, and Nextflow resolved from Maven Central (tests/nextflow/install_nextflow.sh)
 #   - reftrace (PyPI), the Nextflow linter driven by tests/tools/reftrace_rules.py
-#   - podman, runc, debootstrap, uidmap for the container smoke test
+#   - podman, runc, debootstrap, uidmap for the container test and the pipeline's podman run, and (as
+#     root) the unprivileged account cryolike-ci with subordinate ids, which runs rootless podman there
 # Idempotent and quiet: each tool is installed only when it is missing. Called by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ java_major() {
 if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
     apt_missing+=(openjdk-17-jre-headless)
 fi
-need_cmd npm npm
+need_cmd mvn maven
 need_cmd podman podman
 need_cmd runc runc
 need_cmd debootstrap debootstrap
@@ -38,11 +38,25 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
     fi
 fi
 
-# Groovy 4 jar (shipped inside npm-groovy-lint); no package.json or lock file is written.
-if ! compgen -G "node_modules/npm-groovy-lint/lib/java/groovy/lib/groovy-4.*.jar" >/dev/null; then
-    log "npm install npm-groovy-lint@18"
-    npm install --prefix . --no-save --no-package-lock --no-audit --no-fund --ignore-scripts \
-        --loglevel=error "npm-groovy-lint@18" >/dev/null
+# Nextflow from Maven Central, into ~/.cache/cryolike_hydra/nextflow (tests/nextflow/nextflow runs it)
+bash tests/nextflow/install_nextflow.sh
+
+# The account that runs rootless podman when the tests run as root (tests/tools/podman_image.py)
+podman_user=${CRYOLIKE_PODMAN_USER:-cryolike-ci}
+if [ "$(id -u)" -eq 0 ] && ! id "$podman_user" >/dev/null 2>&1; then
+    log "useradd $podman_user (rootless podman for the pipeline's container runs)"
+    useradd --create-home --shell /bin/bash "$podman_user"
+fi
+if [ "$(id -u)" -eq 0 ] && ! grep -q "^$podman_user:" /etc/subuid; then
+    usermod --add-subuids 200000-265535 --add-subgids 200000-265535 "$podman_user"
+fi
+# its image store on the kernel's overlay file system (podman's rootless default here would be vfs,
+# which copies every layer of the ~6 GB image in full)
+podman_home=$(getent passwd "$podman_user" | cut -d: -f6 || true)
+if [ "$(id -u)" -eq 0 ] && [ -n "$podman_home" ] && [ ! -f "$podman_home/.config/containers/storage.conf" ]; then
+    install -d -o "$podman_user" -g "$podman_user" "$podman_home/.config" "$podman_home/.config/containers"
+    printf '[storage]\ndriver = "overlay"\n' > "$podman_home/.config/containers/storage.conf"
+    chown "$podman_user:" "$podman_home/.config/containers/storage.conf"
 fi
 
 if ! python3 -c "import reftrace" >/dev/null 2>&1; then

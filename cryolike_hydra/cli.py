@@ -195,6 +195,11 @@ def _flush_stdout() -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``cryolike-convert``; ``argv`` defaults to ``sys.argv[1:]``. Returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if "--version" in args:  # ours, not Hydra's own --version (which names only Hydra's)
+        from .software_versions import version_lines
+
+        sys.stdout.write("\n".join(version_lines()) + "\n")
+        return EXIT_OK
     user_full_error = os.environ.get("HYDRA_FULL_ERROR")
     show_traceback = _traceback_requested(args, user_full_error)
     multirun = any(arg in ("-m", "--multirun") or arg.lower() == "hydra.mode=multirun" for arg in args)

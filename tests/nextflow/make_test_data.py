@@ -11,8 +11,8 @@ What it writes (16 x 16 images at 2 Å, a few kB in all):
 - ``cryosparc/J3``: a folder without J3_passthrough_particles.cs, which job discovery must skip;
 - ``samplesheet.csv``: one row per input kind, paths relative to the samplesheet.
 
-The files are committed (Nextflow cannot generate them); tests/test_pipeline_command.py converts every
-row and job of them with the pipeline's own command line, so a stale fixture fails there.
+The files are committed (Nextflow cannot generate them); tests/test_nextflow_run.py converts every job
+and every kind of input of them with the pipeline itself, run by Nextflow, so a stale fixture fails there.
 """
 
 from __future__ import annotations

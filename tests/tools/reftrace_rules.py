@@ -9,7 +9,8 @@ What a process must have (nf-core's module conventions, docs/pipeline.md):
 - a ``tag``; exactly one resource label of conf/base.config (process_single/low/medium/high) and no label
   that conf/base.config does not define; the convert process also carries ``process_gpu``;
 - a ``container`` with an explicit tag (name:version);
-- a ``stub:`` block, and a ``script:`` that is one command line of our own console scripts.
+- a ``stub:`` block, and a ``script:`` that is one command line of our own console scripts;
+- conf/base.config defines every resource label, and nextflow.config's gpu profile the label process_gpu.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ EXTRA_LABELS = ("process_long", "process_high_memory", "process_gpu", "error_ign
 GPU_PROCESSES = ("CRYOLIKE_CONVERT",)
 CONSOLE_SCRIPTS = ("cryolike-convert", "cryolike-report")
 BASE_CONFIG = Path("conf") / "base.config"
+MAIN_CONFIG = Path("nextflow.config")
 
 _SECTION = re.compile(r"^\s*(input|output|when|script|shell|exec|stub)\s*:\s*$")
 
@@ -140,10 +142,12 @@ def script_is_one_console_script_call(module, results: LintResults) -> None:
 
 
 @configrule
-def base_config_defines_every_label(config, results: LintResults) -> None:
-    if Path(config.path).as_posix().endswith(BASE_CONFIG.as_posix()):
-        text = Path(config.path).read_text()
-        defined = set(re.findall(r"withLabel\s*:\s*['\"]?(\w+)", text))
-        for label in RESOURCE_LABELS + ("process_gpu",):
-            if label not in defined:
-                results.errors.append(LintError(1, f"{BASE_CONFIG} has no withLabel: '{label}' block"))
+def configs_define_every_label(config, results: LintResults) -> None:
+    path = Path(config.path).as_posix()
+    expected = {BASE_CONFIG.as_posix(): RESOURCE_LABELS, MAIN_CONFIG.as_posix(): ("process_gpu",)}
+    for name, labels in expected.items():
+        if path == name or path.endswith("/" + name):
+            defined = set(re.findall(r"withLabel\s*:\s*['\"]?(\w+)", Path(config.path).read_text()))
+            for label in labels:
+                if label not in defined:
+                    results.errors.append(LintError(1, f"{name} has no withLabel: '{label}' block"))

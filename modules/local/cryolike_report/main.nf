@@ -14,7 +14,7 @@ process CRYOLIKE_REPORT {
     output:
     path('runs.csv')  , emit: csv
     path('report.md') , emit: markdown
-    tuple val("${task.process}"), val('cryolike_hydra'), eval('python -c "import cryolike_hydra; print(cryolike_hydra.__version__)"'), emit: versions
+    tuple val("${task.process}"), eval('cryolike-convert --version'), emit: versions
 
     when:
     task.ext.when == null || task.ext.when
