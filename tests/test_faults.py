@@ -248,7 +248,7 @@ def test_a_real_full_disk_ends_with_a_clear_error_and_resumes(
     message = str(info.value)
     assert "No space left on device" in message and "unexpected pos" not in message
     assert message.startswith(str(out)) and "Fix: free space on that disk" in message
-    assert "rerun with resume=true" in message
+    assert "rerun with resume=True" in message
     assert cli.exit_code_and_message(info.value) == (1, message)
     assert not temporaries(out) and not (out / LOCK_FILE).exists()
     finished = [s["counter"] for s in json.loads((out / MANIFEST_FILE).read_text())["stacks"]]
@@ -438,12 +438,12 @@ def test_the_lock_is_released_on_every_exit_path(dataset: Path, tmp_path: Path,
     assert not (out / LOCK_FILE).exists()
     with FolderLock(out):  # free again
         pass
-    from cryolike_hydra import converter
+    from cryolike_hydra import processing
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(converter.ImageProcessor, "__call__", interrupted)
+    monkeypatch.setattr(processing.ImageProcessor, "__call__", interrupted)
     with pytest.raises(KeyboardInterrupt):
         convert(dataset, tmp_path / "other")
     assert not (tmp_path / "other" / LOCK_FILE).exists()
