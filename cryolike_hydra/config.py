@@ -375,6 +375,10 @@ def _omegaconf_message(exc: OmegaConfBaseException, override: str | None = None)
         return f"{override or key}: no key '{exc.key}' {where}{allowed}"
     if key and ("is not Optional" in msg or "cannot be assigned None" in msg):
         return f"{key} = null: not allowed here, give a value"
+    if key and _NOT_A_LIST.match(msg):
+        value = (override or "").partition("=")[2]
+        return (f"{key} = {value!r}: must be a list, written in brackets: {key}=[{value or '...'}] (on a shell "
+                f"command line quoted: '{key}=[{value or '...'}]')")
     for pattern, rule in _OMEGACONF_RULES:
         match = pattern.match(msg)
         if match and key:
@@ -390,6 +394,21 @@ _OMEGACONF_RULES = (
     (re.compile(r"Value '(.*)' of type '.*' could not be converted to (\w+)"), "must be {0}"),
     (re.compile(r"Value '(.*)' is not a valid bool"), "must be true or false"),
 )
+
+
+_NOT_A_LIST = re.compile(r"Invalid value assigned: \w+ is not a ListConfig")
+_AMBIGUOUS = re.compile(r"Ambiguous value for argument '([^=']+)=(.*)'")
+
+
+def _ambiguous(text: str) -> str | None:
+    """Hydra's "ambiguous value" (commas without -m) as one line with the three ways to write it."""
+    match = _AMBIGUOUS.match(text)
+    if not match:
+        return None
+    key, value = match.groups()
+    return (f"{key}={value}: commas without brackets are a sweep. A list is written in brackets: "
+            f"'{key}=[{value}]' (quoted for the shell); one text with commas is quoted: \"{key}='{value}'\"; "
+            "a sweep over the values needs -m (--multirun)")
 
 
 def _choices(text: str) -> list[str]:
@@ -428,6 +447,9 @@ def format_config_error(exc: BaseException) -> str:
     if isinstance(exc, OmegaConfBaseException):
         return _omegaconf_message(exc)
     if isinstance(exc, ConfigCompositionException):
+        ambiguous = _ambiguous(text)
+        if ambiguous:
+            return ambiguous
         if text.startswith("You must specify '"):
             group = text.split("'")[1]
             options = _choices(text)
