@@ -2,7 +2,9 @@
 before a conversion's first stack is on disk -- beside a bare Python and the bare imports of what it uses
 (numpy, pandas, Hydra, torch), each in a fresh process, in one run:
 
-    python benchmarks/bench_startup.py [--repeats 5] [--images 8] [--box 32] [--quick]
+    python benchmarks/bench_startup.py [--repeats 5] [--images 8] [--box 32] [--quick] [--baseline-ref REF]
+
+``--baseline-ref REF`` runs our cases with the package as it was at git revision REF too, beside ours.
 
 Every command runs as ``cryolike-convert`` does (``cryolike_hydra.cli.main`` in a fresh interpreter); the
 last column says whether it imported torch (only a conversion should: it transforms images). "first stack
@@ -50,11 +52,12 @@ class Timing:
     torch: str  # "yes" / "no" / "" (references)
 
 
-def run_once(case: Case, cwd: Path, out: Path) -> tuple[float, str]:
-    """Wall seconds of one fresh process (to the first stack file, for a conversion), and its torch line."""
+def run_once(case: Case, cwd: Path, out: Path, package: Path = REPO) -> tuple[float, str]:
+    """Wall seconds of one fresh process (to the first stack file, for a conversion), and its torch line;
+    ``package``: the folder holding the cryolike_hydra it imports."""
     if out.exists():
         subprocess.run(["rm", "-rf", str(out)], check=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(package)}
     env.pop("HYDRA_FULL_ERROR", None)
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
@@ -101,10 +104,12 @@ def cases(data: Path, out: Path) -> list[Case]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5, help="fresh processes per case (median and min shown)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="rounds: each runs every case once, in a fresh process (median and min shown)")
     parser.add_argument("--images", type=int, default=8, help="images of the tiny conversion (one stack)")
     parser.add_argument("--box", type=int, default=32, help="their size in pixels")
     parser.add_argument("--quick", action="store_true", help="2 repeats")
+    parser.add_argument("--baseline-ref", default=None, help="also run our cases with the package of this revision")
     args = parser.parse_args()
     repeats = 2 if args.quick else args.repeats
     with tempfile.TemporaryDirectory() as temp:
@@ -112,29 +117,46 @@ def main() -> int:
         data, out, cwd = root / "data", root / "out", root / "cwd"
         make_stack(data, args.images, args.box)
         cwd.mkdir()
+        (cwd / "baseline").mkdir()
+        baseline = None
+        if args.baseline_ref:
+            baseline = root / "baseline"
+            baseline.mkdir()
+            archive = subprocess.run(["git", "archive", args.baseline_ref, "cryolike_hydra"], cwd=REPO,
+                                     check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
         load = MachineLoad()
         own_cpu_before = _children_cpu()
-        timings: dict[str, Timing] = {}
-        for case in cases(data, out):
-            runs = [run_once(case, cwd, out) for _ in range(repeats)]
-            timings[case.name] = Timing([seconds for seconds, _ in runs], runs[-1][1])
-        leftovers = sorted(p.name for p in cwd.iterdir())
+        runs: dict[str, list[tuple[float, str]]] = {case.name: [] for case in cases(data, out)}
+        before: dict[str, list[tuple[float, str]]] = {case.name: [] for case in cases(data, out) if case.ours}
+        for _ in range(repeats):  # round after round: a change in the machine's load spreads over every case
+            for case in cases(data, out):
+                runs[case.name].append(run_once(case, cwd, out))
+                if baseline is not None and case.ours:
+                    before[case.name].append(run_once(case, cwd / "baseline", out, baseline))
+        timings = {name: Timing([seconds for seconds, _ in done], done[-1][1]) for name, done in runs.items()}
+        leftovers = sorted(p.name for p in cwd.iterdir() if p.name != "baseline")
+        left_before = sorted(p.name for p in (cwd / "baseline").iterdir()) if baseline is not None else []
         others = load.others(_children_cpu() - own_cpu_before)
     print(f"start-up, wall seconds of fresh processes ({repeats} each; {args.images} images of {args.box} px; "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} cores)")
-    print(f"  {'':42} {'median':>7} {'min':>7}  torch imported")
+    then = f"   {args.baseline_ref[:12]:>12}  torch" if baseline is not None else ""
+    print(f"  {'':42} {'median':>7} {'min':>7}  torch{then}")
     for case in cases(Path("."), Path(".")):
         timing = timings[case.name]
         label = ("ours  " if case.ours else "ref.  ") + case.name
-        print(f"  {label:42} {statistics.median(timing.seconds):7.2f} {min(timing.seconds):7.2f}  "
-              f"{timing.torch or '-'}")
-    fastest = {name: min(timing.seconds) for name, timing in timings.items()}  # the least disturbed runs
-    base, first = fastest["python -c pass"], fastest["conversion: first stack on disk"]
-    torch_import = fastest["python -c 'import torch'"] - base
-    print(f"a conversion task pays {first:.2f} s (min) before its first stack is on disk: the interpreter "
-          f"{base:.2f} s, importing torch about {torch_import:.2f} s, the rest (Hydra, reading and checking the "
-          f"input, the NUFFT plan, the transform and writing of one stack) {first - base - torch_import:.2f} s")
-    print(f"files left in the folder the commands ran in: {leftovers or 'none'}")
+        line = (f"  {label:42} {statistics.median(timing.seconds):7.2f} {min(timing.seconds):7.2f}  "
+                f"{timing.torch or '-':5}")
+        if baseline is not None and case.ours:
+            old = before[case.name]
+            line += f"   {statistics.median(s for s, _ in old):12.2f}  {old[-1][1] or '-'}"
+        print(line.rstrip())
+    median = {name: statistics.median(timing.seconds) for name, timing in timings.items()}
+    first, bare_torch = median["conversion: first stack on disk"], median["python -c 'import torch'"]
+    print(f"a conversion task pays {first:.2f} s (median) before its first stack is on disk; a bare "
+          f"'import torch' takes {bare_torch:.2f} s, a dry run of the same input {median['dry run']:.2f} s")
+    print(f"files left in the folder the commands ran in: {leftovers or 'none'}"
+          + (f" ({args.baseline_ref}: {left_before or 'none'})" if baseline is not None else ""))
     print(others)
     return 0
 

@@ -255,8 +255,8 @@ class DryRunReport:
         if self.n_pixels is not None:
             out.append(
                 f"  stored images: {self.n_pixels} x {self.n_pixels} px at {_num(self.pixel_size)} Å "
-                f"(downsample_factor {self.downsample_factor}); polar grid {self.n_shells} shells x "
-                f"{self.n_inplanes} angles, {self.precision} precision"
+                f"({render(setting('downsample_factor', self.downsample_factor))}); polar grid {self.n_shells} "
+                f"shells x {self.n_inplanes} angles, {self.precision} precision"
             )
         for group in self.optics_groups:
             out.append(

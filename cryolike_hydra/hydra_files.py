@@ -29,9 +29,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .atomic import atomic_write
-from .output_folder import OutputFolder
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's default job log format
 HYDRA_SUBDIR = ".hydra"
@@ -115,6 +115,8 @@ class HydraFiles:
         except BaseException as exc:
             if self.log is not None:
                 self.log.note_error(self.describe(exc))
+            from .output_folder import OutputFolder  # here: the command imports no numpy before it needs it
+
             if not OutputFolder(folder).inventory().occupied:
                 # Nothing of a conversion is left (what the run wrote was taken back): neither are its files.
                 if self.log is not None:
@@ -204,11 +206,15 @@ class RunFilesCallback(Callback):
         self.sweep_entries: frozenset[str] = frozenset()  # of the sweep folder, before the sweep
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _run_folders[:] = _missing_folders(Path(str(OmegaConf.select(config, "hydra.run.dir"))))
+        run_dir = _folder_setting(config, "hydra.run.dir")
+        _run_folders[:] = [] if run_dir is None else _missing_folders(run_dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         global _sweep_dir
-        self.sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir"))).absolute()
+        self.sweep_dir = _folder_setting(config, "hydra.sweep.dir")
+        if self.sweep_dir is None:
+            return
+        self.sweep_dir = self.sweep_dir.absolute()
         self.sweep_entries = frozenset(os.listdir(self.sweep_dir)) if self.sweep_dir.is_dir() else frozenset()
         _run_folders[:] = _missing_folders(self.sweep_dir)
         _sweep_dir = self.sweep_dir
@@ -237,6 +243,15 @@ class RunFilesCallback(Callback):
         if not relative.parts or relative.parts[0] in self.sweep_entries:
             return  # the job's folder was there before the sweep: not ours to remove
         remove_empty_folders([job_dir, *job_dir.parents][: len(relative.parts)])
+
+def _folder_setting(config: DictConfig, key: str) -> Path | None:
+    """The folder ``key`` names, or None when it cannot be resolved (Hydra then reports the error itself;
+    an exception here would be printed by Hydra as a warning, beside the command's error line)."""
+    try:
+        return Path(str(OmegaConf.select(config, key)))
+    except OmegaConfBaseException:
+        return None
+
 
 def _detach(handler: RunLog) -> None:
     logging.getLogger().removeHandler(handler)
