@@ -136,7 +136,11 @@ class HydraFiles:
 
 def _write_text(path: Path, text: str) -> None:
     data = text.encode("utf-8")
-    atomic_write(path, lambda handle: handle.write(data))
+
+    def write(handle: IO[bytes]) -> None:
+        handle.write(data)
+
+    atomic_write(path, write)
 
 
 def _remove(paths: list[Path]) -> None:

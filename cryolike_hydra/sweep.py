@@ -227,7 +227,7 @@ def job_overrides(config: DictConfig) -> list[list[str]] | None:
     params = OmegaConf.to_container(node, resolve=False) if node is not None else {}
     task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
     assert isinstance(params, dict) and isinstance(task, list)
-    arguments = [f"{key}={value}" for key, value in params.items()] + [str(override) for override in task]
+    arguments = [f"{key!s}={value!s}" for key, value in params.items()] + [str(override) for override in task]
     overrides = OverridesParser.create().parse_overrides(arguments)
     return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
