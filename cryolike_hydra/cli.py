@@ -15,9 +15,7 @@ import re
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import hydra
@@ -41,7 +39,7 @@ from .interrupts import terminate_as_interrupt
 from .sweep import claim_output_folder, failed_jobs, remove_unfinished_records
 
 if TYPE_CHECKING:
-    from .converter import ConversionSummary, ParticleStackConverter
+    from .converter import ConversionSummary, ParticleStackConverter, RunFiles
     from .descriptor import DescriptorSpec
 
 PROG = "cryolike-convert"
@@ -95,7 +93,7 @@ def prepare_input(converter: ParticleStackConverter, source: InputConfig) -> Non
 def run(
     config: ConvertConfig,
     run_config: dict[str, Any] | None = None,
-    run_files: Callable[[Path], AbstractContextManager[None]] | None = None,
+    run_files: RunFiles | None = None,
 ) -> ConversionSummary:
     """Convert the input described by ``config`` (no Hydra needed: build a ConvertConfig yourself).
 

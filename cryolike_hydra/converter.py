@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -44,6 +44,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class RunFiles(Protocol):
+    """The caller's files of a run, written into its output folder (see ``ParticleStackConverter``)."""
+
+    def __call__(self, folder: Path, *, replacing: bool) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -123,12 +129,13 @@ class ParticleStackConverter:
         dry_run: bool = False,
         run_config: dict[str, Any] | None = None,
         skip_exist: bool = False,
-        run_files: Callable[[Path], AbstractContextManager[None]] | None = None,
+        run_files: RunFiles | None = None,
     ) -> None:
         """``run_config``: the full composed configuration of the command line, kept in the manifest.
 
         ``run_files``: called with the output folder once it is this run's (checked, locked), before any
-        stack is written, and entered for the rest of the conversion: the command line writes Hydra's
+        stack is written, and entered for the rest of the conversion (``replacing``: an overwrite, whose
+        old conversion stays untouched until the new one is complete): the command line writes Hydra's
         files and the log there (``hydra_files.HydraFiles``).
 
         ``skip_exist`` is CryoLike's name (there it is reserved and raises when true): here it means
@@ -345,7 +352,7 @@ class ParticleStackConverter:
         with self.folder.taken():
             self.folder.check_writable(overwrite=self.overwrite, resume=self.resume)
             self.folder.prepare()
-            with self.run_files(self.folder.path) if self.run_files else nullcontext():
+            with self.run_files(self.folder.path, replacing=self.overwrite) if self.run_files else nullcontext():
                 summary = self._convert(table, checked, plan, mode, batch_size, kinds, start, estimate.total,
                                         memory.host)
         if plan.images_left:

@@ -7,9 +7,11 @@ is off (``hydra.output_subdir: null``, the console-only ``hydra/job_logging=cryo
 
 - :class:`RunLog` keeps the run's log records in memory until the conversion's output folder is the run's
   (checked and locked: ``ParticleStackConverter(run_files=...)``); :class:`HydraFiles` then writes
-  ``.hydra/`` and ``cryolike_convert.log`` there, the records so far first. A run that fails before, and a
-  dry run, write neither. A run that fails after notes its error in the log; if it leaves no conversion in
-  the folder (bad pixels found mid-run: everything it wrote is taken back), the files it made go too.
+  ``.hydra/`` and ``cryolike_convert.log`` there, the records so far first, and the log grows with the run.
+  A run that fails before, and a dry run, write neither. A run that fails after notes its error in the log;
+  if it leaves the folder's conversion as it was (bad pixels found mid-run: what it wrote is taken back),
+  the folder's files are put back as they were. An overwrite writes them when the new conversion replaces
+  the old one (until then the old one is untouched, its files included).
 - :class:`RunFilesCallback` notes which run folders Hydra is about to create (the single run's
   ``hydra.run.dir`` and its parents; a sweep's folder and its jobs' folders) and removes those that the run
   left empty: the run folder is the default output folder, and is kept only when the conversion is there.
@@ -61,9 +63,9 @@ class RunLog(logging.Handler):
         except Exception:  # noqa: BLE001 - logging must not end a conversion
             self.handleError(record)
 
-    def open(self, path: Path) -> None:
-        """Append to ``path`` from now on, starting with the records held so far."""
-        self._stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close_file
+    def open(self, path: Path, *, append: bool = True) -> None:
+        """Write to ``path`` from now on (appending, or replacing it), starting with the records held so far."""
+        self._stream = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115 - closed by close_file
         self.path = path
         held, self._held = self._held, []
         for record in held:
@@ -85,44 +87,88 @@ class RunLog(logging.Handler):
         super().close()
 
 
+@dataclass(frozen=True)
+class _Before:
+    """What this run's files replaced in the output folder, to put back when the run leaves no conversion of
+    its own: the ``.hydra/`` files' bytes (None: absent) or no ``.hydra/`` at all, and the log's size."""
+
+    hydra_dir: Path
+    hydra_files: dict[str, bytes | None] | None  # None: .hydra/ did not exist
+    log: Path | None
+    log_size: int | None  # None: the log did not exist
+
+    def restore(self) -> None:
+        if self.hydra_files is None:
+            for child in self.hydra_dir.glob("*"):
+                if child.is_file():
+                    child.unlink()
+            _rmdir_if_empty(self.hydra_dir)
+        else:
+            for name, data in self.hydra_files.items():
+                if data is None:
+                    (self.hydra_dir / name).unlink(missing_ok=True)
+                else:
+                    _write_bytes(self.hydra_dir / name, data)
+        if self.log is not None:
+            if self.log_size is None:
+                self.log.unlink(missing_ok=True)
+            else:
+                os.truncate(self.log, self.log_size)
+
+
 @dataclass
 class HydraFiles:
-    """Writes Hydra's files of this run into the conversion's folder; the converter calls it with the
-    folder once the folder is the run's (``run_files``), and it stays open for the rest of the run.
+    """Writes Hydra's files of this run into the conversion's folder (``ParticleStackConverter(run_files=...)``
+    enters it once the folder is the run's, for the rest of the conversion).
 
-    ``describe`` turns the exception that ends a run into the command's one-line error, for the log."""
+    Into a folder the run writes its stacks into, the files are written at once and the log grows as the run
+    goes; if the run fails and leaves the folder's conversion as it was (what it wrote taken back), the
+    folder's previous files are put back, byte for byte. When the run replaces a conversion (``replacing``:
+    an overwrite, which leaves the old one untouched until the new one is complete), they are written when
+    it is complete, replacing the old conversion's. ``describe`` turns the exception that ends a run into the
+    command's one-line error, for the log."""
 
     config: DictConfig  # the task's composed config (without the hydra node)
     log: RunLog | None
     describe: Callable[[BaseException], str]
 
     @contextmanager
-    def __call__(self, folder: Path) -> Iterator[None]:
-        created: list[Path] = []
-        hydra_dir = folder / HYDRA_SUBDIR
-        if not hydra_dir.exists():
-            hydra_dir.mkdir()
-            created.append(hydra_dir)
-        for name, node in self._hydra_documents().items():
-            _write_text(hydra_dir / name, node)
-        if self.log is not None:
-            path = folder / f"{HydraConfig.get().job.name}.log"
-            if not path.exists():
-                created.append(path)
-            self.log.open(path)
+    def __call__(self, folder: Path, *, replacing: bool = False) -> Iterator[None]:
+        if replacing:
+            yield  # on an error nothing is written: the old conversion stays as it was, with its files
+            self._write(folder, append=False)
+            return
+        before_state = _conversion_state(folder)
+        before = self._write(folder, append=True)
         try:
             yield
         except BaseException as exc:
             if self.log is not None:
                 self.log.note_error(self.describe(exc))
-            from .output_folder import OutputFolder  # here: the command imports no numpy before it needs it
-
-            if not OutputFolder(folder).inventory().occupied:
-                # Nothing of a conversion is left (what the run wrote was taken back): neither are its files.
+            if _conversion_state(folder) == before_state:
+                # This run left no conversion of its own here (what it wrote was taken back): nor its files.
                 if self.log is not None:
                     self.log.close_file()
-                _remove(created)
+                before.restore()
             raise
+
+    def _write(self, folder: Path, *, append: bool) -> _Before:
+        hydra_dir = folder / HYDRA_SUBDIR
+        documents = self._hydra_documents()
+        old = None
+        if hydra_dir.is_dir():
+            old = {name: (hydra_dir / name).read_bytes() if (hydra_dir / name).is_file() else None
+                   for name in documents}
+        else:
+            hydra_dir.mkdir()
+        for name, text in documents.items():
+            _write_bytes(hydra_dir / name, text.encode("utf-8"))
+        log_path = log_size = None
+        if self.log is not None:
+            log_path = folder / f"{HydraConfig.get().job.name}.log"
+            log_size = log_path.stat().st_size if log_path.is_file() else None
+            self.log.open(log_path, append=append)
+        return _Before(hydra_dir, old, log_path, log_size)
 
     def _hydra_documents(self) -> dict[str, str]:
         """The three files Hydra writes in ``.hydra/``: the task's config, Hydra's, the overrides."""
@@ -134,24 +180,26 @@ class HydraFiles:
         }
 
 
-def _write_text(path: Path, text: str) -> None:
-    data = text.encode("utf-8")
+def _conversion_state(folder: Path) -> dict[str, object]:
+    """The conversion in ``folder`` as far as a run changes it: its stack files (size, mtime) and the bytes of
+    its manifest and summary. Equal before and after a run that left it as it was."""
+    from .output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder  # here: no numpy for the command
 
+    state: dict[str, object] = {}
+    for path in OutputFolder(folder).inventory().stack_files:
+        status = path.stat()
+        state[str(path)] = (status.st_size, status.st_mtime_ns)
+    for path in (folder / MANIFEST_FILE, folder / SUMMARY_FILE):
+        if path.is_file():
+            state[str(path)] = path.read_bytes()
+    return state
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
     def write(handle: IO[bytes]) -> None:
         handle.write(data)
 
     atomic_write(path, write)
-
-
-def _remove(paths: list[Path]) -> None:
-    for path in paths:
-        if path.is_dir() and not path.is_symlink():
-            for child in path.iterdir():
-                if child.is_file():
-                    child.unlink()
-            _rmdir_if_empty(path)
-        else:
-            path.unlink(missing_ok=True)
 
 
 def _rmdir_if_empty(path: Path) -> bool:

@@ -79,6 +79,49 @@ def test_a_run_refused_by_an_existing_conversion_changes_nothing(cwd: Path) -> N
     assert {name: (cwd / name).read_bytes() for name in tree(cwd) if (cwd / name).is_file()} == before
 
 
+def nan_in_three(tmp_path: Path) -> None:
+    """THREE.mrcs (rows 5 and 6) gets a NaN pixel in its first image: found only when its pixels are read."""
+    images = datagen.synthetic_images(7, 16)
+    images[5, 3, 3] = np.nan
+    datagen.write_mrc_stack(tmp_path / "data" / "stacks" / "THREE.mrcs", images[5:], voxel_size=2.0)
+
+
+def test_an_overwrite_replaces_the_files_with_the_conversion_and_a_failed_one_changes_nothing(
+    cwd: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert convert("output.folder=converted", "downsample.factor=1") == 0
+    folder = cwd / "converted"
+    assert convert("output.folder=converted", "output.overwrite=true", "downsample.factor=2") == 0
+    log = (folder / "cryolike_convert.log").read_text()
+    assert log.count("images in, wrote") == 1  # the replaced conversion's log went with it
+    assert "downsample.factor=2" in (folder / ".hydra/overrides.yaml").read_text()
+    before = {name: (cwd / name).read_bytes() for name in tree(cwd) if (cwd / name).is_file()}
+    nan_in_three(tmp_path)  # found while converting: the overwrite stops, the old conversion stays
+    capsys.readouterr()
+    assert convert("output.folder=converted", "output.overwrite=true", "downsample.factor=2") == 1
+    assert "NaN or Inf pixels" in capsys.readouterr().err
+    assert {name: (cwd / name).read_bytes() for name in tree(cwd) if (cwd / name).is_file()} == before
+
+
+def test_a_resume_stopped_by_bad_pixels_keeps_its_error_in_the_log(
+    cwd: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The resume takes back the stack it wrote but leaves the conversion unfinished (its manifest says so):
+    the folder's log says why."""
+    nan_in_three(tmp_path)
+    assert convert("output.folder=converted", "batching.batch_size=4", "output.n_stacks_max=1") == 0  # rows 0-3
+    stacks = {name: (cwd / name).read_bytes() for name in tree(cwd) if name.startswith(("converted/phys/",
+                                                                                         "converted/fft/"))}
+    capsys.readouterr()
+    assert convert("output.folder=converted", "batching.batch_size=4", "output.resume=true") == 1  # rows 4-6
+    error = capsys.readouterr().err.strip().removeprefix("cryolike-convert: error: ")
+    assert "NaN or Inf pixels" in error
+    assert {name: (cwd / name).read_bytes() for name in tree(cwd) if name.startswith(("converted/phys/",
+                                                                                      "converted/fft/"))} == stacks
+    log = (cwd / "converted" / "cryolike_convert.log").read_text().strip().splitlines()
+    assert log[-1].endswith(error) and sum("images in, wrote" in line for line in log) == 1
+
+
 def test_a_resumed_run_appends_to_the_log(cwd: Path) -> None:
     assert convert("output.folder=converted") == 0
     assert convert("output.folder=converted", "output.resume=true") == 0
