@@ -37,7 +37,8 @@ from cryolike_hydra import plots  # noqa: E402
 from cryolike_hydra.atomic import atomic_write  # noqa: E402
 from cryolike_hydra.descriptor import ImageDescriptor  # noqa: E402
 from cryolike_hydra.processing import ImageProcessor  # noqa: E402
-from cryolike_hydra.writer import StackFiles, tensor_writer  # noqa: E402
+from cryolike_hydra.stack_files import StackFiles  # noqa: E402
+from cryolike_hydra.writer import tensor_writer  # noqa: E402
 
 
 def _baseline_module(ref: str) -> types.ModuleType:

@@ -36,15 +36,10 @@ from cryolike_hydra.descriptor import DescriptorSpec  # noqa: E402
 from cryolike_hydra.image_reader import ParticleImageReader  # noqa: E402
 from cryolike_hydra.manifest import sha256_of  # noqa: E402
 from cryolike_hydra.processing import ImageProcessor  # noqa: E402
+from cryolike_hydra.stack_files import StackFiles, stack_metadata  # noqa: E402
 from cryolike_hydra.star import read_indexed_star  # noqa: E402
 from cryolike_hydra.validation import check_input  # noqa: E402
-from cryolike_hydra.writer import (  # noqa: E402
-    StackFiles,
-    owned_tensor,
-    save_npz,
-    stack_metadata,
-    tensor_writer,
-)
+from cryolike_hydra.writer import owned_tensor, save_npz, tensor_writer  # noqa: E402
 
 T = TypeVar("T")
 NUMPY_REAL = {"single": np.float32, "double": np.float64}

@@ -12,7 +12,7 @@ from enum import Enum
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, setting
 from .particles import OPTICS_FIELDS, ParticleTable
 
 
@@ -62,7 +62,7 @@ def plan_stacks(
     """Split the table into stacks; ``n_stacks_max`` < 0 means no limit."""
     batching = Batching(batching)
     if batch_size < 1:
-        raise ConfigError("must be at least 1", field="batch_size", value=batch_size)
+        raise ConfigError("must be at least 1", field=setting("batch_size"), value=batch_size)
     if len(table) == 0:
         return BatchPlan(stacks=(), images_left=0)
     starts = _segment_starts(table, batching)

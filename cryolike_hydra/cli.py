@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import hydra
-from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
+from .command_errors import EXIT_CONFIG, EXIT_OK, error_line, exit_code_and_message
 from .config import (
     ConvertConfig,
     CryosparcInput,
@@ -31,19 +30,19 @@ from .config import (
     IndexedStarInput,
     InputConfig,
     StarFilesInput,
-    format_config_error,
+    command_line_name,
     register_configs,
 )
-from .errors import ConfigError, CryolikeError
-from .interrupts import signal_of, terminate_as_interrupt
-from .sweep import claim_output_folder, remove_unfinished_records
+from .errors import ConfigError, SweepRefused, use_names
+from .hydra_files import HydraFiles, job_log, remove_unused_run_folders
+from .interrupts import terminate_as_interrupt
+from .sweep import claim_output_folder, failed_jobs, remove_unfinished_records
 
 if TYPE_CHECKING:
-    from .converter import ConversionSummary, ParticleStackConverter
+    from .converter import ConversionSummary, ParticleStackConverter, RunFiles
     from .descriptor import DescriptorSpec
 
 PROG = "cryolike-convert"
-EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + int(signal.SIGPIPE)  # what a shell reports for a reader that went away
 log = logging.getLogger(__name__)
 register_configs()
@@ -91,10 +90,15 @@ def prepare_input(converter: ParticleStackConverter, source: InputConfig) -> Non
         raise ConfigError("unknown input", field="input", value=type(source).__name__)
 
 
-def run(config: ConvertConfig, run_config: dict[str, Any] | None = None) -> ConversionSummary:
+def run(
+    config: ConvertConfig,
+    run_config: dict[str, Any] | None = None,
+    run_files: RunFiles | None = None,
+) -> ConversionSummary:
     """Convert the input described by ``config`` (no Hydra needed: build a ConvertConfig yourself).
 
-    ``run_config``: the composed configuration as plain data, kept in the output's manifest.
+    ``run_config``: the composed configuration as plain data, kept in the output's manifest;
+    ``run_files``: see ``ParticleStackConverter`` (the command writes Hydra's files with it).
     """
     from .converter import ParticleStackConverter  # here: --help and config errors need no torch import
 
@@ -111,6 +115,7 @@ def run(config: ConvertConfig, run_config: dict[str, Any] | None = None) -> Conv
         device=config.device.value,
         dry_run=config.dry_run,
         run_config=run_config,
+        run_files=run_files,
     )
     prepare_input(converter, config.input)
     return converter.convert_stacks(batch_size=config.batching.batch_size, batching=config.batching.mode.value)
@@ -123,7 +128,9 @@ def hydra_app(cfg: DictConfig) -> dict[str, Any]:
     claim_output_folder(config.output.folder)  # in a sweep: no two jobs write into one folder
     plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     run_config = {str(key): value for key, value in plain.items()} if isinstance(plain, dict) else None
-    return run(config, run_config).to_dict()
+    # .hydra/ and the log go into the output folder once it is this run's, not into a folder of Hydra's
+    files = HydraFiles(cfg, job_log(), describe=error_line)
+    return run(config, run_config, run_files=files).to_dict()
 
 
 # ---------------------------------------------------------------------------------------- main
@@ -141,18 +148,6 @@ def _traceback_requested(args: Sequence[str], full_error_env: str | None) -> boo
         if match and match.group(1).strip().lower() in _TRUE:
             return True
     return False
-
-
-def exit_code_and_message(exc: BaseException) -> tuple[int, str]:
-    """The exit code and the one-line message for an exception that ended a run."""
-    if isinstance(exc, ConfigError | HydraException | OmegaConfBaseException):
-        return EXIT_CONFIG, format_config_error(exc)
-    if isinstance(exc, CryolikeError):
-        return EXIT_INPUT, str(exc)
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return EXIT_INPUT, f"{exc.filename}: {exc.strerror or exc}"
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return EXIT_INPUT, f"unexpected {type(exc).__name__}: {first} (HYDRA_FULL_ERROR=1 shows the traceback)"
 
 
 class _DropJobErrorLine:
@@ -207,9 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.append(f"input={HELP_INPUT}")  # --help composes the config, which needs an input
     saved_argv, saved_stderr = sys.argv, sys.stderr
     sys.argv = [PROG, *args]
-    if not multirun:
-        sys.stderr = cast(TextIO, _DropJobErrorLine(saved_stderr))
+    sys.stderr = cast(TextIO, _DropJobErrorLine(saved_stderr))  # our error line names the job instead
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
+    api_names = use_names(command_line_name)  # messages name settings as overrides (output.overwrite=true)
     try:
         with terminate_as_interrupt():
             hydra_app()
@@ -223,23 +218,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _flush_stdout()
         return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.py)
-        sig = signal_of(exc)
-        sys.stderr.write(
-            f"{PROG}: error: interrupted by {sig.name}; no temporary file remains. Fix: rerun with "
-            "output.resume=true to finish the conversion (an interrupted overwrite keeps the previous "
-            "conversion: rerun it with output.overwrite=true)\n"
-        )
-        return 128 + int(sig)
-    except Exception as exc:
+    except (KeyboardInterrupt, SweepRefused, Exception) as exc:  # Ctrl-C and SIGTERM too (interrupts.py)
         code, message = exit_code_and_message(exc)
-        if show_traceback:
+        if show_traceback and not isinstance(exc, KeyboardInterrupt | SweepRefused):
             traceback.print_exception(exc)
-        sys.stderr.write(f"{PROG}: error: {message}\n")
+        failed = failed_jobs() if multirun and not isinstance(exc, KeyboardInterrupt) else []
+        if failed:  # one line per failed job of the sweep, naming it
+            for job in failed:
+                sys.stderr.write(f"{PROG}: error: sweep job #{job.num} ({job.overrides}): {job.message}\n")
+        else:
+            sys.stderr.write(f"{PROG}: error: {message}\n")
         return code
     finally:
         remove_unfinished_records()  # a sweep stopped by an error leaves no record in its folder
+        remove_unused_run_folders()  # and no run folder of Hydra's that nothing was written into
         sys.argv, sys.stderr = saved_argv, saved_stderr
+        use_names(api_names)
         if user_full_error is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:

@@ -24,7 +24,7 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
-from .errors import ConfigError
+from .errors import ConfigError, is_placeholder
 
 PRIMARY_SCHEMA = "cryolike_convert_schema"
 
@@ -261,6 +261,76 @@ class ConvertConfig:
         _positive_float("pixel_size", self.pixel_size)
 
 
+# ------------------------------------------------------------------------ the API's names on the command line
+# Every setting that a message may name (errors.setting), by its Python API keyword (the wrappers', the
+# converter's, DescriptorSpec's), and the key a command-line user types for it. Messages name settings by
+# their API name; ``cryolike-convert`` renders them with these keys (tests/test_setting_names.py checks
+# that every key exists in the schemas above).
+API_TO_HYDRA = {
+    # the input group's keys keep their names
+    "star_file_list": "input.star_file_list",
+    "particle_file_list": "input.particle_file_list",
+    "defocus_angle_is_degree": "input.defocus_angle_is_degree",
+    "phase_shift_is_degree": "input.phase_shift_is_degree",
+    "star_file": "input.star_file",
+    "folder_mrc": "input.folder_mrc",
+    "file_cs": "input.file_cs",
+    "folder_cryosparc": "input.folder_cryosparc",
+    "job_number": "input.job_number",
+    # converter and wrapper keywords
+    "params_input": "descriptor.params_file",
+    "image_descriptor": "descriptor.params_file",
+    "folder_output": "output.folder",
+    "flag_plots": "output.plots",
+    "overwrite": "output.overwrite",
+    "resume": "output.resume",
+    "skip_exist": "output.resume",
+    "n_stacks_max": "output.n_stacks_max",
+    "batch_size": "batching.batch_size",
+    "batching": "batching",  # the group: batching=restack | per_file
+    "downsample_factor": "downsample.factor",
+    "downsample_type": "downsample.type",
+    "pixel_size": "pixel_size",
+    "device": "device",
+    "dry_run": "dry_run",
+    # DescriptorSpec's fields (its pixel_size is not in this table: the name means the manual one above)
+    "n_pixels": "descriptor.n_pixels",
+    "precision": "descriptor.precision",
+    "resolution_factor": "descriptor.resolution_factor",
+    "n_inplanes": "descriptor.n_inplanes",
+}
+# How the API calls each input kind, for messages that tell the user to pick another one.
+API_INPUT_FUNCTIONS = {
+    InputKind.star_files: "convert_particle_stacks_from_star_files",
+    InputKind.indexed_star: "convert_particle_stacks_from_indexed_star_files",
+    InputKind.cryosparc: "convert_particle_stacks_from_cryosparc",
+    InputKind.cryosparc_job: "convert_particle_stacks_from_cryosparc_restack",
+}
+_BARE = re.compile(r"^[\w./@:+-]+$")
+
+
+def override_value(value: Any) -> str:
+    """``value`` as it is written in an override (YAML-like: true, null, [a,b], quoted when needed)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    text = str(value)
+    if isinstance(value, str) and not _BARE.match(text) and not is_placeholder(value):
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return text
+
+
+def command_line_name(name: str, value: Any, has_value: bool) -> str:
+    """errors.setting rendered for ``cryolike-convert``: the override key, with its value."""
+    key = API_TO_HYDRA.get(name, name)
+    return f"{key}={override_value(value)}" if has_value else key
+
+
 def register_configs() -> None:
     """Store the schemas in Hydra's ConfigStore (idempotent).
 
@@ -305,6 +375,10 @@ def _omegaconf_message(exc: OmegaConfBaseException, override: str | None = None)
         return f"{override or key}: no key '{exc.key}' {where}{allowed}"
     if key and ("is not Optional" in msg or "cannot be assigned None" in msg):
         return f"{key} = null: not allowed here, give a value"
+    if key and _NOT_A_LIST.match(msg):
+        value = (override or "").partition("=")[2]
+        return (f"{key} = {value!r}: must be a list, written in brackets: {key}=[{value or '...'}] (on a shell "
+                f"command line quoted: '{key}=[{value or '...'}]')")
     for pattern, rule in _OMEGACONF_RULES:
         match = pattern.match(msg)
         if match and key:
@@ -320,6 +394,21 @@ _OMEGACONF_RULES = (
     (re.compile(r"Value '(.*)' of type '.*' could not be converted to (\w+)"), "must be {0}"),
     (re.compile(r"Value '(.*)' is not a valid bool"), "must be true or false"),
 )
+
+
+_NOT_A_LIST = re.compile(r"Invalid value assigned: \w+ is not a ListConfig")
+_AMBIGUOUS = re.compile(r"Ambiguous value for argument '([^=']+)=(.*)'")
+
+
+def _ambiguous(text: str) -> str | None:
+    """Hydra's "ambiguous value" (commas without -m) as one line with the three ways to write it."""
+    match = _AMBIGUOUS.match(text)
+    if not match:
+        return None
+    key, value = match.groups()
+    return (f"{key}={value}: commas without brackets are a sweep. A list is written in brackets: "
+            f"'{key}=[{value}]' (quoted for the shell); one text with commas is quoted: \"{key}='{value}'\"; "
+            "a sweep over the values needs -m (--multirun)")
 
 
 def _choices(text: str) -> list[str]:
@@ -358,6 +447,9 @@ def format_config_error(exc: BaseException) -> str:
     if isinstance(exc, OmegaConfBaseException):
         return _omegaconf_message(exc)
     if isinstance(exc, ConfigCompositionException):
+        ambiguous = _ambiguous(text)
+        if ambiguous:
+            return ambiguous
         if text.startswith("You must specify '"):
             group = text.split("'")[1]
             options = _choices(text)

@@ -1,49 +1,55 @@
 """``ParticleStackConverter``: construct, load inputs, ``convert_stacks`` (the seed's pattern).
 
 The flow is one way: metadata readers -> particle table -> checks -> batch plan -> read -> device
-transform -> writer. Reading the next stack and writing the previous one run in background threads
-while the current stack is transformed, so the run takes about as long as its slowest stage.
+transform -> writer. Everything up to the first image -- the metadata, every check, the plan, taking the
+output folder, the dry run -- is done here without torch (importing it takes seconds); once the folder is
+taken, ``stack_pipeline`` reads, transforms and writes, reading the next stack and writing the previous
+one in background threads while the current stack is transformed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 from . import __version__
-from .batching import Batching, BatchPlan, StackPlan, plan_stacks
+from .batching import Batching, BatchPlan, plan_stacks
 from .cryosparc import read_cryosparc_job, read_cs
+from .devices import device_name, early_device
 from .disk_space import check_free_space, estimate_output_bytes, human_size
 from .dry_run import DryRunReport, ProblemLog, check_all, missing_stacks
-from .errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError
+from .errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError, render, setting
+from .file_kinds import MRC, STAR, file_kind
 from .folder_lock import check_not_in_use
-from .image_reader import ParticleImageReader
-from .manifest import Manifest, check_resumable, describe_inputs, fingerprint, resume_from
+from .manifest import Manifest, check_resumable, describe_inputs, fingerprint
 from .memory import estimate_memory, warn_if_short
 from .mrc import read_mrc_header
 from .output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder
 from .overwrite import replace_with_staged, write_target
 from .particles import ParticleTable
-from .processing import TORCH_REAL, ImageProcessor, select_device
+from .stack_files import StackFiles
 from .star import read_indexed_star, read_paired_star
-from .streaming import HostBuffers, to_host
 from .validation import CheckedInput, DescriptorSource, check_input
-from .writer import StackFiles, StagedStack, stack_metadata, stage_stack
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
-NUMPY_REAL = {"single": np.float32, "double": np.float64}
 T = TypeVar("T")
+
+
+class RunFiles(Protocol):
+    """The caller's files of a run, written into its output folder (see ``ParticleStackConverter``)."""
+
+    def __call__(self, folder: Path, *, replacing: bool) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,9 @@ class ConversionSummary:
     def line(self) -> str:
         verb = "would write" if self.dry_run else "wrote"
         return (
-            f"{self.images_in} images in, {verb} {self.images_written} in {self.n_stacks} stacks"
-            + (f", {self.images_left} left by n_stacks_max" if self.images_left else "")
+            f"{self.images_in} images in, {verb} {self.images_written} in {self.n_stacks} "
+            + ("stack" if self.n_stacks == 1 else "stacks")
+            + (f", {self.images_left} left by {render(setting('n_stacks_max'))}" if self.images_left else "")
             + f" to {self.folder_output}"
             + (
                 f" (dry run: nothing written; about {human_size(self.bytes_needed)} needed)"
@@ -122,22 +129,32 @@ class ParticleStackConverter:
         dry_run: bool = False,
         run_config: dict[str, Any] | None = None,
         skip_exist: bool = False,
+        run_files: RunFiles | None = None,
     ) -> None:
         """``run_config``: the full composed configuration of the command line, kept in the manifest.
+
+        ``run_files``: called with the output folder once it is this run's (checked, locked), before any
+        stack is written, and entered for the rest of the conversion (``replacing``: an overwrite, whose
+        old conversion stays untouched until the new one is complete): the command line writes Hydra's
+        files and the log there (``hydra_files.HydraFiles``).
 
         ``skip_exist`` is CryoLike's name (there it is reserved and raises when true): here it means
         ``resume`` -- stacks a previous run of the same conversion finished, verified by their sha256,
         are kept and skipped; the rest are converted."""
         if int(downsample_factor) != downsample_factor or downsample_factor < 1:
-            raise ConfigError("must be a whole number >= 1", field="downsample_factor", value=downsample_factor)
+            raise ConfigError("must be a whole number >= 1", field=setting("downsample_factor"),
+                              value=downsample_factor)
         if downsample_type not in ("mean", "max"):
-            raise ConfigError("must be 'mean' or 'max'", field="downsample_type", value=downsample_type)
+            raise ConfigError("must be 'mean' or 'max'", field=setting("downsample_type"), value=downsample_type)
         if overwrite and skip_exist:
-            raise ConfigError("overwrite and skip_exist exclude each other", field="skip_exist", value=skip_exist,
-                              fix="skip_exist=True keeps finished stacks, overwrite=True replaces them: choose one")
+            raise ConfigError("overwrite and skip_exist exclude each other", field=setting("skip_exist"),
+                              value=skip_exist, fix=f"{setting('skip_exist', True)} keeps finished stacks, "
+                              f"{setting('overwrite', True)} replaces them: choose one")
         resume = bool(resume or skip_exist)
         if overwrite and resume:
-            raise ConfigError("overwrite and resume exclude each other", field="resume", value=resume)
+            raise ConfigError("overwrite and resume exclude each other", field=setting("resume"), value=resume,
+                              fix=f"{setting('resume', True)} keeps finished stacks, {setting('overwrite', True)} "
+                              "replaces them: choose one")
         self.image_descriptor = image_descriptor
         self.folder = OutputFolder(folder_output or ".")
         self.n_stacks_max = int(n_stacks_max)
@@ -148,11 +165,34 @@ class ParticleStackConverter:
         self.overwrite = overwrite
         self.resume = resume
         self.dry_run = dry_run
-        self.device = select_device(device)
+        self.device_name = device_name(device)
+        # 'cpu' when known without torch, else None until torch decides (raises for cuda without a GPU)
+        self._device_type = early_device(self.device_name)
+        self._device: torch.device | None = None
         self.run_config = run_config or {}
+        self.run_files = run_files
         self._sources: list[_Source] = []
         self._kinds: list[str] = []  # every input asked for, loaded or not (a dry run goes on after errors)
         self._problems = ProblemLog(collect=dry_run)
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device the images are transformed on. Asking imports torch (seconds), which only a
+        conversion that has passed every check does: ``cuda`` without a GPU is a ConfigError here."""
+        if self._device is None:
+            from .processing import select_device
+
+            self._device = select_device(self._device_type or self.device_name)
+            self._device_type = self._device.type
+        return self._device
+
+    def _device_type_needed(self) -> str:
+        """'cpu' or 'cuda', asking torch only when it was not known without it."""
+        return self._device_type or self.device.type
+
+    def _device_text(self) -> str:
+        """For the summary: the device used, or as far as it is known (a dry run may leave 'auto')."""
+        return str(self._device) if self._device is not None else (self._device_type or self.device_name)
 
     # -- loading inputs (each call appends; images keep the order in which they were loaded) --
 
@@ -192,13 +232,13 @@ class ParticleStackConverter:
         if len(stars) != len(mrcs):
             self._problems.add(InputError(
                 f"{len(stars)} STAR files but {len(mrcs)} particle files: the lists are paired",
-                field="star_file_list / particle_file_list",
+                field=f"{setting('star_file_list')} / {setting('particle_file_list')}",
                 fix="give exactly one MRC file for each STAR file, in the same order",
             ))
             return
         if not stars:
             self._problems.add(
-                InputError("no STAR files given", field="star_file_list", fix="list at least one STAR file")
+                InputError("no STAR files given", field=setting("star_file_list"), fix="list at least one STAR file")
             )
             return
         tables, loaded = [], []
@@ -245,7 +285,7 @@ class ParticleStackConverter:
                 "is not supported: a manual pixel size is checked against the metadata's (under 1% apart: "
                 "a warning and the manual value is used; more: an error)",
                 field="ignore_manual_pixel_size", value=ignore_manual_pixel_size,
-                fix="give pixel_size=None to use the pixel size recorded in the metadata",
+                fix=f"give {setting('pixel_size', None)} to use the pixel size recorded in the metadata",
             )
         if filetype == "starfile":
             self.prepare_indexed_star_file(src_file, mrc_folder)
@@ -312,22 +352,45 @@ class ParticleStackConverter:
         with self.folder.taken():
             self.folder.check_writable(overwrite=self.overwrite, resume=self.resume)
             self.folder.prepare()
-            manifest = self._new_manifest(table, checked, mode, batch_size)
-            # overwrite: the new conversion goes into a staging folder and replaces the old one once complete
-            with write_target(self.folder, overwrite=self.overwrite) as target:
-                constant, resumed = self._run(table, checked, plan, mode, manifest, target)
-                if self.overwrite:
-                    replace_with_staged(self.folder, target, manifest.stack_files())
-            seconds = time.perf_counter() - start
-            summary = self._summary(table, plan, mode, batch_size, kinds, checked, seconds,
-                                    constant_images=constant, stacks_resumed=resumed, bytes_needed=estimate.total,
-                                    memory_needed=memory.host)
-            # run_summary.json holds timings: unlike every other output file it differs between runs.
-            self.folder.write_json(SUMMARY_FILE, summary.to_dict())
+            with self.run_files(self.folder.path, replacing=self.overwrite) if self.run_files else nullcontext():
+                summary = self._convert(table, checked, plan, mode, batch_size, kinds, start, estimate.total,
+                                        memory.host)
         if plan.images_left:
-            log.warning("n_stacks_max=%d stopped the run: %d images were not converted", self.n_stacks_max,
-                        plan.images_left)
+            log.warning("%s stopped the run: %d images were not converted",
+                        render(setting("n_stacks_max", self.n_stacks_max)), plan.images_left)
         log.info("%s", summary.line())
+        return summary
+
+    def _convert(
+        self,
+        table: ParticleTable,
+        checked: CheckedInput,
+        plan: BatchPlan,
+        mode: Batching,
+        batch_size: int,
+        kinds: str,
+        start: float,
+        bytes_needed: int,
+        memory_needed: int,
+    ) -> ConversionSummary:
+        """The conversion proper, in the checked and locked output folder."""
+        # Only now, with every check passed, is torch imported (the transform needs it).
+        from .stack_pipeline import RunOptions, run_stacks
+
+        options = RunOptions(self.device, self.downsample_factor, self.downsample_type, self.flag_plots,
+                             self.resume)
+        manifest = self._new_manifest(table, checked, mode, batch_size)
+        # overwrite: the new conversion goes into a staging folder and replaces the old one once complete
+        with write_target(self.folder, overwrite=self.overwrite) as target:
+            constant, resumed = run_stacks(table, checked, plan, mode, manifest, target, options)
+            if self.overwrite:
+                replace_with_staged(self.folder, target, manifest.stack_files())
+        seconds = time.perf_counter() - start
+        summary = self._summary(table, plan, mode, batch_size, kinds, checked, seconds,
+                                constant_images=constant, stacks_resumed=resumed, bytes_needed=bytes_needed,
+                                memory_needed=memory_needed)
+        # run_summary.json holds timings: unlike every other output file it differs between runs.
+        self.folder.write_json(SUMMARY_FILE, summary.to_dict())
         return summary
 
     def _summary(
@@ -359,7 +422,7 @@ class ParticleStackConverter:
             batch_size=batch_size,
             downsample_factor=self.downsample_factor,
             downsample_type=self.downsample_type,
-            device=str(self.device),
+            device=self._device_text(),
             precision=checked.descriptor.precision,
             n_pixels=checked.descriptor.n_pixels,
             pixel_size=checked.descriptor.pixel_size,
@@ -383,6 +446,8 @@ class ParticleStackConverter:
             plan = problems.attempt(plan_stacks, table, batch_size, batching, self.n_stacks_max)
         problems.attempt(self.folder.check_writable, overwrite=self.overwrite, resume=self.resume)
         problems.attempt(check_not_in_use, self.folder.path)
+        if self._device_type is None and self.device_name.startswith("cuda"):
+            problems.attempt(lambda: self.device)  # a GPU's device files exist: only torch can say it is usable
         if table is not None and checked is not None and plan is not None:
             estimate = estimate_output_bytes(table, plan, checked, batching, self.flag_plots)
             memory = estimate_memory(plan, checked)
@@ -429,7 +494,7 @@ class ParticleStackConverter:
             "batching": batching.value,
             "batch_size": batch_size,
             "flag_plots": self.flag_plots,
-            "device_type": self.device.type,
+            "device_type": self._device_type_needed(),
             "tool_version": __version__,  # another version may write other bytes: never mix them
         }
         metadata_files = [f for s in self._sources for f in s.metadata_files]
@@ -437,152 +502,6 @@ class ParticleStackConverter:
         manifest = Manifest(settings=settings, inputs=inputs, fingerprint=fingerprint(settings, inputs))
         manifest.config = self.run_config
         return manifest
-
-    def _run(
-        self,
-        table: ParticleTable,
-        checked: CheckedInput,
-        plan: BatchPlan,
-        batching: Batching,
-        manifest: Manifest,
-        folder: OutputFolder,
-    ) -> tuple[int, int]:
-        """Read, transform and write into ``folder`` every planned stack not already finished.
-
-        Returns (constant images, stacks taken over from an interrupted run)."""
-        manifest_path = folder.path / MANIFEST_FILE
-        done = resume_from(manifest_path, manifest, folder.path, plan, table, self.flag_plots) if self.resume else set()
-        todo = [stack for stack in plan.stacks if stack.counter not in done]
-        if self.resume:
-            # Final-named files no verified stack vouches for (a stack killed between two of its files,
-            # a file changed since, stacks beyond a smaller n_stacks_max) are removed, never trusted.
-            keep = [Path(folder.path, name) for name in manifest.stack_files()]
-            removed = folder.remove_stack_files_except(keep)
-            if removed:
-                log.info("resume: removed %d files of unfinished stacks", len(removed))
-        if done:
-            log.info("resume: %d of %d stacks already complete and verified", len(done), len(plan.stacks))
-        accountant = _Accountant(table, plan)
-        manifest.accounting = accountant(manifest.stacks)
-        folder.write_json(MANIFEST_FILE, manifest.to_json())
-        descriptor = checked.descriptor
-        processor = ImageProcessor(descriptor, self.downsample_factor, self.downsample_type, self.device)
-        reader = ParticleImageReader(table, checked.headers, np.dtype(NUMPY_REAL[descriptor.precision]))
-        buffers = HostBuffers(max((len(s.rows) for s in todo), default=0), checked.box, checked.box,
-                              TORCH_REAL[descriptor.precision], pin=self.device.type == "cuda")
-        written: list[Path] = []  # by this run, to take back if bad pixel data turns up
-
-        def load(stack: StackPlan, slot: int) -> torch.Tensor:
-            # Stack k goes into buffer k % 2: its previous occupant, stack k - 2, is processed by now.
-            raw = buffers.take(slot, len(stack.rows))
-            reader.read(stack.rows, out=raw.numpy())
-            return raw
-
-        def save(stack: StackPlan, images: list[torch.Tensor], flags: np.ndarray) -> Future[None]:
-            # Write thread: serialise the stack's files under temporary names, then hand the disk sync,
-            # renames and manifest to the commit thread. images = [phys, fourier] is emptied here, so the
-            # images are freed once serialised, while the disk is still busy with them.
-            phys, fourier = images
-            images.clear()
-            files = StackFiles.of(folder.path, stack.counter)
-            rows = table.take(stack.rows)
-            per_file = (int(rows.source_index.min()), int(rows.source_index.max()) + 1)
-            meta = stack_metadata(
-                rows, descriptor, checked.pixel_size, flags, per_file if batching is Batching.PER_FILE else None
-            )
-            staged = stage_stack(files, phys, fourier, meta)
-            digests = staged.digests()
-            written.extend(digests)
-            to_commit: StagedStack | None = staged
-            if self.flag_plots:
-                from .plots import write_plots  # matplotlib is imported only when plots are asked for
-
-                staged.commit()  # the data files first, then the plots, as always
-                to_commit = None
-                written.extend(files.plot_files())  # before writing: a failure part way leaves no plot behind
-                digests.update(write_plots(files, phys.numpy(), fourier.numpy(), descriptor.polar_grid,
-                                           descriptor.n_pixels, descriptor.pixel_size))
-            del phys, fourier
-            return commit_pool.submit(commit, stack, to_commit, digests)
-
-        def commit(stack: StackPlan, staged: StagedStack | None, digests: dict[Path, str]) -> None:
-            # Commit thread (waits on the disk, holds no images): fsync + rename, metadata last.
-            if staged is not None:
-                staged.commit()
-            # Only now is the stack complete: record it, so a resumed run can trust it.
-            manifest.record_stack(stack.counter, folder.path, digests, table, stack.rows)
-            manifest.accounting = accountant(manifest.stacks)
-            folder.write_json(MANIFEST_FILE, manifest.to_json())
-
-        constant = 0
-        progress = tqdm(total=len(plan.stacks), initial=len(plan.stacks) - len(todo), unit="stack",
-                        desc="converting", disable=None)
-        try:
-            # Shut down in reverse order: the write pool (which submits commits) before the commit pool.
-            with (
-                ThreadPoolExecutor(1, "cryolike-read") as read_pool,
-                ThreadPoolExecutor(1, "cryolike-commit") as commit_pool,
-                ThreadPoolExecutor(1, "cryolike-write") as write_pool,
-            ):
-                next_raw: Future[torch.Tensor] | None = read_pool.submit(load, todo[0], 0) if todo else None
-                pending_write: Future[Future[None]] | None = None
-                commits: deque[Future[None]] = deque()
-                for k, stack in enumerate(todo):
-                    assert next_raw is not None
-                    raw = next_raw.result()
-                    next_raw = read_pool.submit(load, todo[k + 1], k + 1) if k + 1 < len(todo) else None
-                    batch = processor(raw)
-                    del raw  # its buffer is refilled by the read of stack k + 2
-                    _refuse_non_finite(table, stack, batch.non_finite)
-                    flags = batch.constant.cpu().numpy()
-                    constant += int(flags.sum())
-                    phys, fourier = to_host((batch.phys, batch.fourier))
-                    del batch
-                    if pending_write is not None:
-                        commits.append(pending_write.result())  # at most one stack waits to be serialised
-                    while len(commits) > 1 or (commits and commits[0].done()):
-                        commits.popleft().result()  # at most one stack waits for the disk; raises its error
-                    pending_write = write_pool.submit(save, stack, [phys, fourier], flags)
-                    del phys, fourier  # the write owns them now: freed as soon as they are serialised
-                    progress.update(1)
-                if pending_write is not None:
-                    commits.append(pending_write.result())
-                while commits:
-                    commits.popleft().result()
-        except InputError:
-            # Bad input found mid-run (pixels, a stack that shrank): take back what this run wrote, so no
-            # partial output remains. A failed write (a full disk) keeps the finished stacks for a resume.
-            self._roll_back(folder, written, manifest, done, table, plan)
-            raise
-        finally:
-            progress.close()
-            reader.close()
-        manifest.complete = True
-        folder.write_json(MANIFEST_FILE, manifest.to_json())
-        if constant:
-            log.warning("%d constant images were stored as zeros and flagged (constant_image in the .npz)",
-                        constant)
-        return constant, len(done)
-
-    @staticmethod
-    def _roll_back(
-        folder: OutputFolder,
-        written: list[Path],
-        manifest: Manifest,
-        done: set[int],
-        table: ParticleTable,
-        plan: BatchPlan,
-    ) -> None:
-        """Remove this run's files; the manifest goes too unless a previous run's stacks remain."""
-        manifest_path = folder.path / MANIFEST_FILE
-        if done:
-            manifest.stacks = {k: v for k, v in manifest.stacks.items() if k in done}
-            manifest.accounting = _Accountant(table, plan)(manifest.stacks)
-            folder.write_json(MANIFEST_FILE, manifest.to_json())
-        else:
-            written = [*written, manifest_path]
-        folder.remove_files(written)
-
 
 def _read_pair(
     star: str | Path, mrc: str | Path, *, defocus_angle_is_degree: bool, phase_shift_is_degree: bool
@@ -601,34 +520,9 @@ def _read_pair(
     return table
 
 
-# File kinds told apart by name, else by content (a STAR file is text with a data_ block; an MRC
-# file has the 'MAP ' stamp at byte 208).
-_STAR_SUFFIXES = (".star",)
-_MRC_SUFFIXES = (".mrc", ".mrcs", ".st", ".map")
-
-
-def _file_kind(path: str | Path) -> str | None:
-    """'star', 'mrc', or None when neither name nor content tells (e.g. a missing file)."""
-    suffix = Path(path).suffix.lower()
-    if suffix in _STAR_SUFFIXES:
-        return "star"
-    if suffix in _MRC_SUFFIXES:
-        return "mrc"
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return None
-    if len(head) >= 212 and head[208:212] == b"MAP ":
-        return "mrc"
-    if b"\0" not in head and b"data_" in head:
-        return "star"
-    return None
-
-
 def _paired_lists(first: list[Any], second: list[Any]) -> tuple[list[Any], list[Any]]:
     """(STAR files, MRC files) from our order (STAR first) or CryoLike's (particles first)."""
-    if first and all(_file_kind(p) == "mrc" for p in first) and all(_file_kind(p) == "star" for p in second):
+    if first and all(file_kind(p) == MRC for p in first) and all(file_kind(p) == STAR for p in second):
         log.info("prepare_star_files: the first list holds the MRC stacks and the second the STAR files "
                  "(CryoLike's order): taken as particle_file_list and star_file_list")
         return second, first
@@ -637,14 +531,15 @@ def _paired_lists(first: list[Any], second: list[Any]) -> tuple[list[Any], list[
 
 def _check_paired_kinds(stars: list[Any], mrcs: list[Any]) -> bool:
     """Refuse an MRC stack among the STAR files or a STAR file among the stacks (before any read)."""
-    for name, files, wrong in (("star_file_list", stars, "mrc"), ("particle_file_list", mrcs, "star")):
+    for name, files, wrong in (("star_file_list", stars, MRC), ("particle_file_list", mrcs, STAR)):
         for path in files:
-            if _file_kind(path) == wrong:
+            if file_kind(path) == wrong:
                 raise InputError(
-                    f"is {'an MRC stack' if wrong == 'mrc' else 'a STAR file'} but is listed in {name}",
+                    f"is {'an MRC stack' if wrong == MRC else 'a STAR file'} but is listed in {setting(name)}",
                     file=path,
-                    field=name,
-                    fix="give the lists by keyword: star_file_list=[STAR files], particle_file_list=[MRC stacks]",
+                    field=setting(name),
+                    fix=f"give each list by its name: {setting('star_file_list', text='[STAR files]')}, "
+                    f"{setting('particle_file_list', text='[MRC stacks]')}",
                 )
     return True
 
@@ -656,7 +551,7 @@ def _batching_mode(batching: Batching | str | None, kinds: str) -> Batching:
         return Batching(batching)
     except ValueError:
         raise ConfigError(
-            "must be 'restack' or 'per_file'", field="batching", value=str(batching)
+            "must be 'restack' or 'per_file'", field=setting("batching"), value=str(batching)
         ) from None
 
 
@@ -687,61 +582,6 @@ def _account(table: ParticleTable, plan: BatchPlan, counters: set[int] | None = 
     return out
 
 
-class _Accountant:
-    """The manifest's image accounting (in = written + left (n_stacks_max) + pending), kept up to date
-    stack by stack: O(files) per update instead of a pass over the whole table (quadratic at 10^6 images)."""
-
-    def __init__(self, table: ParticleTable, plan: BatchPlan) -> None:
-        files, inverse = np.unique(table.source_file.astype(str), return_inverse=True)
-        self.files = [str(name) for name in files]
-        n_files = len(files)
-        self.n_in = np.bincount(inverse, minlength=n_files)
-        self.n_planned = np.zeros(n_files, dtype=np.int64)
-        # Per stack: the files it draws from and how many images from each (stacks never overlap).
-        self.per_stack: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for stack in plan.stacks:
-            ids, counts = np.unique(inverse[stack.rows], return_counts=True)
-            self.per_stack[stack.counter] = (ids, counts)
-            self.n_planned[ids] += counts
-        self.n_written = np.zeros(n_files, dtype=np.int64)
-        self.counted: set[int] = set()
-
-    def __call__(self, recorded: dict[int, Any]) -> dict[str, Any]:
-        """The accounting with the stacks in ``recorded`` written."""
-        now = {c for c in recorded if c in self.per_stack}
-        for counter, sign in [(c, 1) for c in now - self.counted] + [(c, -1) for c in self.counted - now]:
-            ids, counts = self.per_stack[counter]
-            self.n_written[ids] += sign * counts
-        self.counted = now
-        per_file = {
-            name: {"in": int(n_in), "written": int(written), "left": int(n_in - planned),
-                   "pending": int(planned - written)}
-            for name, n_in, planned, written in zip(
-                self.files, self.n_in.tolist(), self.n_planned.tolist(), self.n_written.tolist(), strict=True
-            )
-        }
-        return {
-            "images_in": int(self.n_in.sum()),
-            "images_written": int(self.n_written.sum()),
-            "images_left": int((self.n_in - self.n_planned).sum()),
-            "images_pending": int((self.n_planned - self.n_written).sum()),
-            "per_file": per_file,
-        }
-
-
-def _refuse_non_finite(table: ParticleTable, stack: StackPlan, non_finite: torch.Tensor) -> None:
-    bad = torch.nonzero(non_finite).flatten().cpu().numpy()
-    if bad.size:
-        row = int(stack.rows[bad[0]])
-        raise InputError(
-            f"image {int(table.source_index[row])} of {table.source_file[row]} holds NaN or Inf pixels "
-            f"({bad.size} such images in this stack)",
-            file=table.metadata_file,
-            row=int(table.source_row[row]),
-            fix="remove the corrupt particles from the metadata or re-extract them",
-        )
-
-
 def _manual_pixel_size(value: Any) -> float | None:
     """The seed allows a scalar or an (x, y) pair; None (or CryoLike's -1) means 'not given'."""
     if value is None:
@@ -750,7 +590,7 @@ def _manual_pixel_size(value: Any) -> float | None:
     if values.size == 1 and values[0] == -1:
         return None
     if values.size > 2 or not np.all(values == values[0]):
-        raise ConfigError("only square pixels are supported", field="pixel_size", value=values.tolist())
+        raise ConfigError("only square pixels are supported", field=setting("pixel_size"), value=values.tolist())
     if not values[0] > 0:
-        raise ConfigError("must be a positive number of Å", field="pixel_size", value=float(values[0]))
+        raise ConfigError("must be a positive number of Å", field=setting("pixel_size"), value=float(values[0]))
     return float(values[0])

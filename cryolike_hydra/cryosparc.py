@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from . import columns as C
-from .errors import ConfigError, InputError, InputFileNotFoundError
+from .errors import ConfigError, InputError, InputFileNotFoundError, setting
+from .file_kinds import CS, refuse_other_kind
 from .microscope import check_microscope
 from .mrc import MAX_IMAGES, read_mrc_header
 from .particles import ParticleTable, make_table
@@ -42,6 +43,7 @@ def load_cs_array(file_cs: str | Path) -> np.ndarray:
     with open(file_cs, "rb") as handle:
         magic = handle.read(len(_NUMPY_MAGIC))
     if not magic.startswith(_NUMPY_MAGIC):
+        refuse_other_kind(file_cs, CS)  # a STAR file or a stack given as .cs: say so
         kind = next((name for prefix, name in _OTHER_FORMATS.items() if magic.startswith(prefix)), None)
         raise InputError(
             f"not a numpy-format .cs file ({kind or 'unknown content'})",
@@ -202,9 +204,9 @@ def find_job_files(folder_cryosparc: str | Path, job_number: int) -> tuple[Path,
     if isinstance(job_number, bool) or not isinstance(job_number, (int, np.integer)) or job_number < 0:
         raise ConfigError(
             "must be a whole number >= 0 (the N of the job folder JN)",
-            field="job_number",
+            field=setting("job_number"),
             value=job_number,
-            fix="give job_number=N for folder_cryosparc/JN",
+            fix=f"give {setting('job_number', text='N')} for {setting('folder_cryosparc')}/JN",
         )
     job = Path(folder_cryosparc) / f"J{int(job_number)}"
     cs_file = job / f"J{int(job_number)}_passthrough_particles.cs"
@@ -212,9 +214,10 @@ def find_job_files(folder_cryosparc: str | Path, job_number: int) -> tuple[Path,
         raise InputFileNotFoundError(
             "cryoSPARC job metadata not found",
             tried=[cs_file],
-            field="job_number",
+            field=setting("job_number"),
             value=job_number,
-            fix="check folder_cryosparc and job_number (the job folder JN holds JN_passthrough_particles.cs)",
+            fix=f"check {setting('folder_cryosparc')} and {setting('job_number')} (the job folder JN holds "
+            "JN_passthrough_particles.cs)",
         )
     restack, downsample = job / "restack", job / "downsample"
     folder = restack if restack.is_dir() else downsample

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, setting
 from .paths import require_file
 from .polar_grid import PolarGrid
 
@@ -145,7 +145,7 @@ def _scalar(value: np.ndarray, path: Path, key: str) -> float:
 def read_params(path: str | Path) -> ImageDescriptor:
     """Read CryoLike's parameters ``.npz`` without unpickling anything."""
     path = Path(path)
-    require_file(path.absolute(), "params file", fix="give params_input / descriptor.params_file")
+    require_file(path.absolute(), "params file", fix=f"check the path given as {setting('params_input')}")
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic != b"PK\x03\x04":  # np.load would take anything else for a pickle

@@ -15,10 +15,10 @@ import numpy as np
 
 from .batching import Batching, BatchPlan
 from .descriptor import ImageDescriptor
-from .errors import CryolikeError
+from .errors import CryolikeError, setting
 from .particles import ParticleTable
+from .stack_files import stack_metadata
 from .validation import CheckedInput
-from .writer import stack_metadata
 
 # Sizes measured with torch 2.x / numpy 2.x / matplotlib 3.x, rounded up.
 PT_OVERHEAD = 2048  # torch.save's zip container around one tensor (~1.6 kB)
@@ -110,12 +110,12 @@ def check_free_space(folder: Path, needed: int, reusable: int = 0, kept: int = 0
             f"not enough free disk space: the conversion needs about {human_size(wanted)} ({wanted} bytes) "
             f"but {nearest_existing(folder)} has {human_size(free)} ({free} bytes) free"
             + (f" (+ {human_size(reusable)} of the previous conversion)" if reusable else "")
-            + (f"; overwrite keeps the previous conversion ({human_size(kept)}) until the new one is complete"
-               if kept else ""),
+            + (f"; {setting('overwrite', True)} keeps the previous conversion ({human_size(kept)}) until the new "
+               "one is complete" if kept else ""),
             file=folder,
             fix="free space on that disk, choose an output folder on another disk, or convert fewer "
-            "images per run (n_stacks_max)"
-            + ("; or delete the previous conversion yourself and run without overwrite" if kept else ""),
+            f"images per run ({setting('n_stacks_max')})"
+            + (f"; or delete the previous conversion yourself and run without {setting('overwrite')}" if kept else ""),
         )
     return free
 

@@ -18,7 +18,7 @@ from . import memory as host_memory
 from .batching import BatchPlan
 from .cryosparc import load_cs_array
 from .disk_space import SizeEstimate, free_bytes, human_size
-from .errors import CryolikeError, InputError, InputFileNotFoundError
+from .errors import CryolikeError, InputError, InputFileNotFoundError, render, setting
 from .memory import MemoryEstimate, shortage_message
 from .mrc import MrcStackInfo, read_mrc_header
 from .particles import OPTICS_FIELDS, ParticleTable
@@ -63,7 +63,7 @@ class ProblemLog:
         """One error for all problems: the problem itself when there is one, else a list of them."""
         if len(self.problems) == 1:
             return self.problems[0]
-        listed = "; ".join(f"({k}) {p}" for k, p in enumerate(self.problems[:MAX_LISTED], 1))
+        listed = "; ".join(f"({k}) {p.template()}" for k, p in enumerate(self.problems[:MAX_LISTED], 1))
         more = len(self.problems) - MAX_LISTED
         return InputError(
             f"the dry run found {len(self.problems)} problems: {listed}"
@@ -243,9 +243,10 @@ class DryRunReport:
     def lines(self) -> list[str]:
         out = [f"dry run: nothing is written to {self.folder_output}"]
         out.append(
-            f"  images: {self.images_in} in, {self.images_to_write} to write in {self.n_stacks} stacks"
-            + (f", {self.images_left} left by n_stacks_max" if self.images_left else "")
-            + (f" ({self.stacks_complete} stacks already complete, resume)" if self.stacks_complete else "")
+            f"  images: {self.images_in} in, {self.images_to_write} to write in {self.n_stacks} "
+            + ("stack" if self.n_stacks == 1 else "stacks")
+            + (f", {self.images_left} left by {render(setting('n_stacks_max'))}" if self.images_left else "")
+            + (f" ({self.stacks_complete} of them already complete, resume)" if self.stacks_complete else "")
         )
         for path, counts in self.per_file.items():
             out.append(f"    {path}: {counts['in']} in, {counts['written']} to write, {counts['left']} left")
@@ -254,8 +255,8 @@ class DryRunReport:
         if self.n_pixels is not None:
             out.append(
                 f"  stored images: {self.n_pixels} x {self.n_pixels} px at {_num(self.pixel_size)} Å "
-                f"(downsample_factor {self.downsample_factor}); polar grid {self.n_shells} shells x "
-                f"{self.n_inplanes} angles, {self.precision} precision"
+                f"({render(setting('downsample_factor', self.downsample_factor))}); polar grid {self.n_shells} "
+                f"shells x {self.n_inplanes} angles, {self.precision} precision"
             )
         for group in self.optics_groups:
             out.append(

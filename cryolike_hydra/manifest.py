@@ -16,11 +16,11 @@ from typing import Any
 
 from . import __version__
 from .batching import BatchPlan, StackPlan
-from .errors import OutputExistsError
+from .errors import OutputExistsError, setting
 from .input_digest import changed_inputs, describe_inputs, sha256_of
 from .output_folder import TOOL
 from .particles import ParticleTable
-from .writer import StackFiles
+from .stack_files import StackFiles
 
 MANIFEST_VERSION = 2  # 2: inputs carry a content hash
 
@@ -113,6 +113,13 @@ def load_manifest(path: Path) -> dict[str, Any] | None:
     return content if isinstance(content, dict) else None
 
 
+def _changed_setting(name: str, before: Any, now: Any) -> str:
+    """A setting that differs from the previous run's, named as the user sets it (errors.setting)."""
+    if isinstance(before, dict | list) or isinstance(now, dict | list):
+        return setting(name)
+    return f"{setting(name, before)} then, {setting(name, now)} now"
+
+
 def check_resumable(path: Path, manifest: Manifest, folder: Path) -> dict[str, Any] | None:
     """The previous run's manifest, or None when there is none; refuses other settings or inputs.
 
@@ -124,22 +131,23 @@ def check_resumable(path: Path, manifest: Manifest, folder: Path) -> dict[str, A
         changed = [k for k in ("settings", "inputs") if previous.get(k) != getattr(manifest, k)]
         details = []
         if previous.get("settings") != manifest.settings and isinstance(previous.get("settings"), dict):
-            details.append(", ".join(sorted(
-                k for k in {*previous["settings"], *manifest.settings}
+            details.append(", ".join(
+                _changed_setting(k, previous["settings"].get(k), manifest.settings.get(k))
+                for k in sorted({*previous["settings"], *manifest.settings})
                 if previous["settings"].get(k) != manifest.settings.get(k)
-            )))
+            ))
         if previous.get("manifest_version") != MANIFEST_VERSION:
             details.append(f"manifest version {previous.get('manifest_version')}, not {MANIFEST_VERSION}")
         elif previous.get("inputs") != manifest.inputs:
             details += changed_inputs(previous.get("inputs"), manifest.inputs)
         detail = " (" + "; ".join(details) + ")" if details else ""
         raise OutputExistsError(
-            "resume=true, but the conversion in this folder was made with different "
+            f"{setting('resume', True)}, but the conversion in this folder was made with different "
             + (" and ".join(changed) or "settings")
             + detail,
             file=folder,
             fix="rerun with the same settings and unchanged inputs, choose another output folder, "
-            "or set overwrite=true to replace it",
+            f"or set {setting('overwrite', True)} to replace it",
         )
     return previous
 

@@ -1,7 +1,7 @@
 """How much host memory a conversion needs, from the largest stack of its plan, and the warning given
 before it starts when that is more than the machine has available.
 
-A conversion holds at once (see ``converter._run`` and ``streaming``): the two raw read buffers (the
+A conversion holds at once (see ``stack_pipeline`` and ``streaming``): the two raw read buffers (the
 stack being transformed and the next one), about three stacks of outputs (the stack being transformed
 with its temporaries, the one being serialised, and the one handed between the two), the NUFFT's work
 buffers, and torch itself. It does not depend on the number of images, only on the largest stack.
@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 from .batching import BatchPlan
 from .disk_space import human_size, stored_image_bytes
-from .nufft import CHUNK_LIMITS
-from .processing import TORCH_REAL
-from .streaming import N_READ_BUFFERS
+from .errors import render, setting
 from .validation import CheckedInput
+from .work_sizes import CHUNK_LIMITS, N_READ_BUFFERS, REAL_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class MemoryEstimate:
 
 def estimate_memory(plan: BatchPlan, checked: CheckedInput) -> MemoryEstimate:
     largest = max((len(stack.rows) for stack in plan.stacks), default=0)
-    raw = largest * checked.box**2 * TORCH_REAL[checked.descriptor.precision].itemsize  # the read buffers' dtype
+    raw = largest * checked.box**2 * REAL_BYTES[checked.descriptor.precision]  # the read buffers' dtype
     outputs = largest * sum(stored_image_bytes(checked.descriptor))
     host = TORCH_RESIDENT + N_READ_BUFFERS * raw + OUTPUT_STACKS_HELD * outputs + CHUNK_LIMITS["cpu"][1]
     return MemoryEstimate(host=host, largest_stack=largest)
@@ -67,7 +66,7 @@ def shortage_message(estimate: MemoryEstimate, available: int | None) -> str | N
     return (
         f"the conversion may need about {human_size(estimate.host)} of memory (stacks of up to "
         f"{estimate.largest_stack} images) but {human_size(available)} is available: it may swap or be "
-        "killed; lower batch_size (batching.batch_size on the command line)"
+        f"killed; lower {render(setting('batch_size'))}"
     )
 
 

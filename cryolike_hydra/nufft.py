@@ -29,6 +29,7 @@ from scipy.special import roots_legendre
 
 from .errors import ConfigError, InputError
 from .polar_grid import PolarGrid
+from .work_sizes import CHUNK_LIMITS
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,6 @@ logger = logging.getLogger(__name__)
 KERNEL_SETTINGS = {"single": (7, 2.0), "double": (12, 2.0)}
 # β = _BETA_FACTOR · π (1 − 1/(2σ)) · w, FINUFFT's form of the kernel's shape parameter.
 _BETA_FACTOR = 0.98
-# Images per batch chunk and a cap on the chunk's work buffers. On the CPU, throughput is flat
-# (within ~10%) from 8 to 40 images per chunk at n = 64 … 256 and drops beyond; a GPU wants
-# large chunks.
-CHUNK_LIMITS = {"cpu": (16, 64 * 2**20), "cuda": (1024, 1024 * 2**20)}
 # Grid rows per block of the in-cache spectrum transpose (by measurement on 2 cores: 16384 rows
 # take 12 µs/image at n = 128, one strided copy 44 µs); the output copy uses blocks of 4× as many
 # values.

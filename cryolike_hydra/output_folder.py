@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from .atomic import TEMP_PREFIX, atomic_write
-from .errors import ConfigError, OutputExistsError
+from .errors import ConfigError, OutputExistsError, setting
 from .folder_lock import LOCK_FILE, FolderLock
-from .writer import OUTPUT_SUBFOLDERS
+from .stack_files import OUTPUT_SUBFOLDERS
 
 SUMMARY_FILE = "run_summary.json"
 MANIFEST_FILE = "manifest.json"
 TOOL = "cryolike_hydra"  # the manifest's "tool": how a manifest of ours is told from another one
 STAGING_FOLDER = ".cryolike-overwrite"  # see overwrite.py
-# The final names of stack files (writer.StackFiles); anything else in the subfolders is not ours.
+# The final names of stack files (stack_files.StackFiles); anything else in the subfolders is not ours.
 STACK_FILE_NAME = re.compile(
     r"^(particles_phys_stack|particles_fourier_stack|power_spectrum_stack)_\d{6}\.(pt|npz|png)$"
 )
@@ -100,7 +100,7 @@ class OutputFolder:
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(
                 "names an existing file, not a folder",
-                field="folder_output",
+                field=setting("folder_output"),
                 value=str(self.path),
                 fix="choose a folder (an existing one, or one to be created)",
             )
@@ -109,7 +109,7 @@ class OutputFolder:
                 if not parent.is_dir():
                     raise ConfigError(
                         f"{parent} is a file, not a folder",
-                        field="folder_output",
+                        field=setting("folder_output"),
                         value=str(self.path),
                         fix="choose a folder path whose every part is a folder",
                     )
@@ -133,22 +133,22 @@ class OutputFolder:
             raise OutputExistsError(
                 "the output folder already holds a conversion (" + ", ".join(inventory.occupied) + ")",
                 file=self.path,
-                fix="choose another output folder, or set overwrite=true to replace it "
-                "(resume=true to finish an interrupted run)",
+                fix=f"choose another output folder, or set {setting('overwrite', True)} to replace it "
+                f"({setting('resume', True)} to finish an interrupted run)",
             )
         if overwrite and not inventory.manifest:
             which = "the folder has no manifest.json" if inventory.manifest is None else (
                 f"manifest.json was not written by {TOOL}")
             raise OutputExistsError(
-                f"overwrite=true, but {which}, so it is not known to hold a conversion of {TOOL}: nothing is "
-                "deleted",
+                f"{setting('overwrite', True)}, but {which}, so it is not known to hold a conversion of {TOOL}: "
+                "nothing is deleted",
                 file=self.path,
                 fix="delete the old files yourself if you do not need them, or choose another output folder",
             )
         if resume and inventory.manifest is False:
             raise OutputExistsError(
-                f"resume=true, but manifest.json was not written by {TOOL}: there is no conversion of ours to "
-                "finish",
+                f"{setting('resume', True)}, but manifest.json was not written by {TOOL}: there is no conversion "
+                "of ours to finish",
                 file=self.path,
                 fix="choose another output folder (or move that manifest.json out of this one)",
             )

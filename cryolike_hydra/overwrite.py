@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .atomic import TEMP_PREFIX
-from .errors import OutputWriteError
+from .errors import OutputWriteError, setting
 from .output_folder import MANIFEST_FILE, STACK_FILE_NAME, STAGING_FOLDER, SUMMARY_FILE, OutputFolder
-from .writer import OUTPUT_SUBFOLDERS
+from .stack_files import OUTPUT_SUBFOLDERS
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def write_target(folder: OutputFolder, *, overwrite: bool) -> Iterator[OutputFol
             discard_staging(target.path)
         if isinstance(exc, OutputWriteError):
             then = ("; the previous conversion is kept as it was" if overwrite
-                    else "; then rerun with resume=true (output.resume=true): the finished stacks are kept")
+                    else f"; then rerun with {setting('resume', True)}: the finished stacks are kept")
             remains = OutputWriteError(exc.problem, file=exc.file, fix=(exc.fix or "") + then)
             remains.errno = exc.errno
             raise remains from exc

@@ -19,7 +19,7 @@ import stat
 from pathlib import Path, PurePosixPath
 
 from .columns import CS_PATH_PREFIX, FOLDER_OPTION_CRYOSPARC, FOLDER_OPTION_STAR
-from .errors import InputError, InputFileNotFoundError
+from .errors import InputError, InputFileNotFoundError, setting
 
 MISSING = "missing"
 NAME_MAX = 255  # bytes in one path component on Linux, macOS and Windows file systems
@@ -84,8 +84,8 @@ def require_file(path: str | Path, what: str, fix: str) -> Path:
 
 
 def folder_option_for(metadata_file: str | Path) -> str:
-    """The setting naming the stacks' folder: folder_cryosparc for a .cs file, else folder_mrc."""
-    return FOLDER_OPTION_CRYOSPARC if str(metadata_file).lower().endswith(".cs") else FOLDER_OPTION_STAR
+    """The setting naming the stacks' folder (errors.setting): folder_cryosparc for a .cs file, else folder_mrc."""
+    return setting(FOLDER_OPTION_CRYOSPARC if str(metadata_file).lower().endswith(".cs") else FOLDER_OPTION_STAR)
 
 
 def file_name_of(recorded: str) -> str:

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, render, setting
 from .particles import ParticleTable
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def _metadata_values(table: ParticleTable) -> tuple[np.ndarray, np.ndarray] | No
             row=int(table.source_row[row]),
             field=_FIELD,
             value=float(table.pixel_size[row]),
-            fix="correct the metadata or give pixel_size",
+            fix=f"correct the metadata or give {setting('pixel_size')}",
         )
     return rows, values
 
@@ -77,20 +77,21 @@ def _check_manual(manual: float, table: ParticleTable, rows: np.ndarray, values:
     if too_far:
         row = int(rows[worst])
         raise InputError(
-            f"the pixel size {origin} ({values[worst]:g} Å) disagrees with pixel_size = {manual:g} Å "
+            f"the pixel size {origin} ({values[worst]:g} Å) disagrees with {setting('pixel_size')} = {manual:g} Å "
             f"by {100 * difference:.3g}% (allowed: {allowed})",
             file=table.metadata_file,
             row=int(table.source_row[row]),
             field=_FIELD,
             value=float(values[worst]),
-            fix="check pixel_size, or leave it unset to use the metadata's value",
+            fix=f"check {setting('pixel_size')}, or leave it unset to use the metadata's value",
         )
     if difference > RECORDED_TOLERANCE:
         log.warning(
-            "%s: pixel size %s (%g Å) differs from pixel_size = %g Å by %.3g%%; using %g Å",
+            "%s: pixel size %s (%g Å) differs from %s = %g Å by %.3g%%; using %g Å",
             table.metadata_file,
             origin,
             values[worst],
+            render(setting("pixel_size")),
             manual,
             100 * difference,
             manual,
@@ -114,7 +115,7 @@ def _from_headers(header_voxel_sizes: dict[str, float]) -> float | None:
             + ") and the metadata records none",
             field=_FIELD,
             value=[size for size, _ in seen],
-            fix="give pixel_size (Å) in the configuration",
+            fix=f"give {setting('pixel_size')} (Å)",
         )
     unset = [path for path in header_voxel_sizes if path not in known]
     if unset:
@@ -130,7 +131,8 @@ def _from_headers(header_voxel_sizes: dict[str, float]) -> float | None:
 def resolve_pixel_size(table: ParticleTable, manual: float | None, header_voxel_sizes: dict[str, float]) -> float:
     """The input images' pixel size in Å (before any downsampling), following SPEC §2."""
     if manual is not None and (not math.isfinite(manual) or manual <= 0):
-        raise ConfigError("must be a positive number of Å", field="pixel_size", value=manual, fix="give pixel_size > 0")
+        raise ConfigError("must be a positive number of Å", field=setting("pixel_size"), value=manual,
+                          fix=f"give {setting('pixel_size')} > 0")
     recorded = _metadata_values(table)
     if recorded is not None:
         rows, values = recorded
@@ -145,7 +147,7 @@ def resolve_pixel_size(table: ParticleTable, manual: float | None, header_voxel_
                 value=distinct,
                 fix="convert the images of each pixel size separately (one output folder each)"
                 + (
-                    " or give pixel_size (derived values within 1% of it are accepted)"
+                    f" or give {setting('pixel_size')} (derived values within 1% of it are accepted)"
                     if table.pixel_size_derived
                     else ""
                 ),
@@ -160,5 +162,5 @@ def resolve_pixel_size(table: ParticleTable, manual: float | None, header_voxel_
         "no pixel size: the metadata records none and the MRC headers' voxel size is 0",
         file=table.metadata_file,
         field=_FIELD,
-        fix="give pixel_size (Å) in the configuration",
+        fix=f"give {setting('pixel_size')} (Å)",
     )

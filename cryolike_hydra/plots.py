@@ -46,7 +46,7 @@ from .plot_canvas import (
     save_png,
 )
 from .polar_grid import PolarGrid
-from .writer import StackFiles
+from .stack_files import StackFiles
 
 MAX_IMAGES = 16
 GREY_PERCENTILES = (0.1, 99.9)  # the physical images' shared grey scale: robust to a few hot pixels

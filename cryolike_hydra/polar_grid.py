@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.special import roots_jacobi
 
 
 @dataclass(frozen=True)
@@ -27,6 +26,9 @@ class PolarGrid:
     @cached_property
     def _jacobi(self) -> tuple[np.ndarray, np.ndarray]:
         # Nodes of the weight (1 + t) on [-1, 1]: the area element r dr maps to (1 + t) dt.
+        from scipy.special import roots_jacobi  # here: scipy.special takes ~0.25 s to import, and help,
+        # configuration errors and missing files need no grid
+
         nodes, weights = roots_jacobi(self.n_shells, 0.0, 1.0)
         return nodes, weights
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .descriptor import ImageDescriptor
-from .errors import ConfigError
+from .devices import device_name, no_cuda_error
 from .nufft import PolarNufft
 
 TORCH_REAL = {"single": torch.float32, "double": torch.float64}
@@ -97,13 +97,9 @@ def _shell_power(fourier: torch.Tensor) -> torch.Tensor:
 
 def select_device(name: str | torch.device) -> torch.device:
     """'auto' takes the GPU when there is one; 'cuda' without a GPU is an error, never a silent fallback."""
-    text = str(name)
+    text = device_name(name)
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if text.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            "no CUDA device is available", field="device", value=text, fix="use device=cpu or device=auto"
-        )
-    if text != "cpu" and not text.startswith("cuda"):
-        raise ConfigError("must be auto, cpu or cuda", field="device", value=text)
+        raise no_cuda_error(text)
     return torch.device(text)

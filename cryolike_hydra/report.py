@@ -105,7 +105,7 @@ class RunRow:
             str(self.stacks),
             f"{self.seconds:.2f}",
             f"{self.images_per_s:.1f}",
-            self.output_folder,
+            shown_path(self.output_folder),
         )
 
     def csv_record(self) -> dict[str, Any]:
@@ -113,6 +113,18 @@ class RunRow:
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in CSV_COLUMNS)
+
+
+def shown_path(path: str) -> str:
+    """``path`` relative to the current folder when it lies inside it (sweep jobs record absolute paths),
+    as the user would type it; else as recorded."""
+    folder = Path(path)
+    if not folder.is_absolute():
+        return path
+    try:
+        return str(folder.relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def read_summary(path: str | Path) -> RunRow:
@@ -157,11 +169,12 @@ def format_markdown(rows: Sequence[RunRow]) -> str:
     lines = ["# cryolike-convert runs", ""]
     if rows:
         rate = total_images / total_seconds if total_seconds > 0 else 0.0
+        n_stacks = sum(row.stacks for row in rows)
         settings = sorted({f"{r.input or '?'} / {r.batching or '?'} / {r.device or '?'} / {r.precision or '?'}"
                            for r in rows})
         lines += [
             f"{len(rows)} run{'s' if len(rows) != 1 else ''}: {total_images} images in "
-            f"{sum(row.stacks for row in rows)} stacks, {total_seconds:.2f} s in all ({rate:.1f} images/s).",
+            f"{n_stacks} stack{'s' if n_stacks != 1 else ''}, {total_seconds:.2f} s in all ({rate:.1f} images/s).",
             "",
             "Input / batching / device / precision: " + "; ".join(settings) + ".",
             "",

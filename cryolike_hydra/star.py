@@ -15,7 +15,8 @@ import pandas as pd
 import starfile
 
 from . import columns as C
-from .errors import InputError
+from .errors import InputError, setting
+from .file_kinds import STAR, refuse_other_kind
 from .microscope import check_microscope
 from .mrc import MAX_IMAGES
 from .particles import ParticleTable, make_table
@@ -80,7 +81,7 @@ def pixel_size_columns(
                 row=row,
                 field=C.RLN_MAGNIFICATION,
                 value=float(magnification[row]),
-                fix="correct rlnMagnification, or give the pixel size (pixel_size or rlnImagePixelSize)",
+                fix=f"correct rlnMagnification, or give the pixel size ({setting('pixel_size')} or rlnImagePixelSize)",
             )
         return detector * C.DETECTOR_UM_TO_A / magnification, True
     return None, False
@@ -88,6 +89,7 @@ def pixel_size_columns(
 
 def _read_blocks(star_file: Path) -> dict[str, pd.DataFrame]:
     require_file(star_file, "STAR file", fix="check the STAR file's path")
+    refuse_other_kind(star_file, STAR)  # a .cs or a stack given as STAR: say so, not "not UTF-8"
     check_text(star_file)
     try:
         blocks = starfile.read(star_file, always_dict=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-N_READ_BUFFERS = 2  # the stack being transformed and the one being read
+from .work_sizes import N_READ_BUFFERS
 
 
 class HostBuffers:

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from .descriptor import DescriptorSpec, ImageDescriptor, read_params
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, render, setting
 from .mrc import MrcStackInfo, read_mrc_header
 from .particles import ParticleTable
+from .paths import folder_option_for
 from .pixel_size import resolve_pixel_size
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def check_indices(table: ParticleTable, headers: dict[str, MrcStackInfo]) -> Non
             f"{table.source_file[i]} holds {int(counts[i])} images ({bad.size} rows affected)",
             file=table.metadata_file,
             row=int(table.source_row[i]),
-            fix="check that the metadata belongs to this stack, or point folder_mrc / folder_cryosparc "
+            fix=f"check that the metadata belongs to this stack, or point {folder_option_for(table.metadata_file)} "
             "at the right files",
         )
 
@@ -68,7 +69,7 @@ def check_box(headers: dict[str, MrcStackInfo], downsample_factor: int) -> int:
     if ny % downsample_factor:
         raise ConfigError(
             f"the box of {ny} pixels (in {path}) is not divisible by the downsampling factor",
-            field="downsample_factor",
+            field=setting("downsample_factor"),
             value=downsample_factor,
             fix=f"choose a factor that divides {ny}",
         )
@@ -77,7 +78,7 @@ def check_box(headers: dict[str, MrcStackInfo], downsample_factor: int) -> int:
         raise ConfigError(
             f"downsampling the box of {ny} pixels (in {path}) by {downsample_factor} leaves images of "
             f"{ny // downsample_factor} x {ny // downsample_factor} pixels, which centring turns into zeros",
-            field="downsample_factor",
+            field=setting("downsample_factor"),
             value=downsample_factor,
             fix=f"choose a factor of at most {largest} (one that leaves at least {MIN_STORED_PIXELS} x "
             f"{MIN_STORED_PIXELS} pixels)",
@@ -94,17 +95,22 @@ def resolve_descriptor(
     if isinstance(source, DescriptorSpec):
         descriptor = source.resolve(n_pixels, pixel_size)
         origin = "the inline descriptor"
+        # n_pixels was given inline (unset, it is the images' own): set it right or leave it unset
+        fix = f"set {setting('n_pixels', n_pixels)}, or leave {setting('n_pixels')} unset (the images' size)"
     elif isinstance(source, ImageDescriptor):
         descriptor, origin = source, "the image descriptor"
+        fix = f"give an ImageDescriptor for {n_pixels} pixels, or a DescriptorSpec (sizes from the images)"
     else:
         descriptor, origin = read_params(source), str(source)
+        fix = (f"make the params file for images of {n_pixels} pixels, or leave {setting('params_input')} unset: "
+               "the descriptor is then made for the images (their size and pixel size)")
     if descriptor.n_pixels != n_pixels:
         raise ConfigError(
             f"{origin} describes images of {descriptor.n_pixels} pixels but the (downsampled) images "
             f"have {n_pixels}",
-            field="n_pixels",
+            field=setting("n_pixels"),
             value=descriptor.n_pixels,
-            fix="use a params file made for this box and downsampling factor, or an inline descriptor",
+            fix=fix,
         )
     if np.isclose(descriptor.pixel_size, pixel_size, rtol=1e-3):
         # CryoLike's likelihood refuses images whose pixel size is not exactly its templates' (made from
@@ -114,8 +120,8 @@ def resolve_descriptor(
     log.warning(
         "%s gives pixel size %.6g Å but the (downsampled) images have %.6g Å; storing %.6g Å. CryoLike's "
         "likelihood will refuse these stacks with templates made from %s (it requires equal pixel sizes): "
-        "make the params file for %.6g Å, or, if the metadata's pixel size is wrong, give pixel_size",
-        origin, descriptor.pixel_size, pixel_size, pixel_size, origin, pixel_size,
+        "make the params file for %.6g Å, or, if the metadata's pixel size is wrong, give %s",
+        origin, descriptor.pixel_size, pixel_size, pixel_size, origin, pixel_size, render(setting("pixel_size")),
     )
     return replace(descriptor, pixel_size=pixel_size)
 

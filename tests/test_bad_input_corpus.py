@@ -17,7 +17,8 @@ from corpus.cases import CASES as FIRST_CASES
 from corpus.cases import Built, Case
 from corpus.cases_safety import SAFETY_CASES
 
-from cryolike_hydra.errors import CryolikeError
+from cryolike_hydra.config import command_line_name
+from cryolike_hydra.errors import CryolikeError, render, use_names
 
 PREFIX = "cryolike-convert: error: "
 TESTS = Path(__file__).parent
@@ -27,6 +28,15 @@ Snapshot = dict[str, object]
 
 def _ids(case: Case) -> str:
     return case.name
+
+
+def on_command_line(fragment: str) -> str:
+    """A fragment of the expected message with its settings named as the command line names them."""
+    api = use_names(command_line_name)
+    try:
+        return render(fragment)
+    finally:
+        use_names(api)
 
 
 def snapshot(folder: Path) -> Snapshot:
@@ -86,7 +96,7 @@ def test_bad_input_gives_its_own_clear_error(
         built.run.api(folder / built.output)
     message = str(info.value)
     assert isinstance(info.value, built.error), f"{type(info.value).__name__}: {message}"
-    for fragment in built.expected:
+    for fragment in map(render, built.expected):
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert "Fix: " in message and "\n" not in message
     _assert_no_output(folder, built, before)
@@ -123,7 +133,7 @@ def test_the_dry_run_finds_the_same_problem(
     else:
         with pytest.raises(CryolikeError) as info:
             built.run.api(folder / built.output, dry_run=True)
-        for fragment in built.expected:
+        for fragment in map(render, built.expected):
             assert fragment in str(info.value), f"{fragment!r} not in {info.value!s}"
     _assert_no_output(folder, built, before)
 
@@ -158,7 +168,7 @@ def test_the_command_line_fails_with_one_line(
     lines = stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(PREFIX), stderr
     for fragment in built.cli_expected or built.expected:
-        fragment = fragment.removeprefix("field ") if built.exit_code == 2 else fragment
+        fragment = on_command_line(fragment.removeprefix("field ") if built.exit_code == 2 else fragment)
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
     _assert_no_output(folder, built, before)
 
@@ -182,5 +192,5 @@ def test_the_console_script_exits_non_zero(name: str, tmp_path: Path) -> None:
     assert done.returncode == built.exit_code
     assert "Traceback" not in done.stderr
     error_lines = [line for line in done.stderr.splitlines() if line.startswith(PREFIX)]
-    assert len(error_lines) == 1 and all(f in error_lines[0] for f in built.expected), done.stderr
+    assert len(error_lines) == 1 and all(on_command_line(f) in error_lines[0] for f in built.expected), done.stderr
     _assert_no_output(folder, built, before)

@@ -80,3 +80,14 @@ def test_input_digest_benchmark_prints_ours_beside_size_and_mtime() -> None:
     out = run("bench_input_digest.py", "--quick")
     rows = re.findall(r"^(the STAR file|50 stacks)\s+(cold|warm)\s+[\d.]+\s+[\d.]+\s+-?[\d.]+$", out, re.M)
     assert len(rows) == 4, out
+
+
+@pytest.mark.slow
+def test_startup_benchmark_prints_ours_beside_the_bare_imports() -> None:
+    out = run("bench_startup.py", "--repeats", "1")
+    for reference in ("python -c pass", "python -c 'import torch'", "python -c 'import hydra.main'"):
+        assert re.search(rf"^\s+ref\.\s+{re.escape(reference)}\s+[\d.]+\s+[\d.]+\s+-$", out, re.M), out
+    for case, torch in (("cryolike-convert --help", "no"), ("input error (a missing STAR file)", "no"),
+                        ("dry run", "no"), ("conversion: first stack on disk", "yes")):
+        assert re.search(rf"^\s+ours\s+{re.escape(case)}\s+[\d.]+\s+[\d.]+\s+{torch}$", out, re.M), out
+    assert "files left in the folder the commands ran in: none" in out

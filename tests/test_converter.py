@@ -254,7 +254,7 @@ def test_existing_output_needs_overwrite(data, tmp_path):
     out = tmp_path / "out"
     _indexed(data, out, batch_size=10)
     before = {p: p.read_bytes() for p in _files(out) if p.suffix == ".pt"}
-    with pytest.raises(OutputExistsError, match="overwrite=true"):
+    with pytest.raises(OutputExistsError, match="overwrite=True"):
         _indexed(data, out, batch_size=5)
     assert {p: p.read_bytes() for p in _files(out) if p.suffix == ".pt"} == before
     summary = _indexed(data, out, batch_size=5, overwrite=True)

@@ -190,7 +190,7 @@ def test_overwrite_needs_room_for_both_conversions(
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     needed = indexed(example_dataset.indexed_star, tmp_path / "other", dry_run=True).bytes_needed
     _small_disk(monkeypatch, int(needed * SAFETY_MARGIN) - 10)
-    with pytest.raises(CryolikeError, match="overwrite keeps the previous conversion") as info:
+    with pytest.raises(CryolikeError, match="overwrite=True keeps the previous conversion") as info:
         indexed(example_dataset.indexed_star, out, overwrite=True)
     assert "delete the previous conversion yourself" in str(info.value)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -60,9 +60,12 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+HYDRA_FILES = (".hydra/", "cryolike_convert.log")  # the command's record of its runs, beside the conversion
+
+
 def outputs(folder: Path) -> dict[str, bytes]:
-    """The conversion's files (run_summary.json holds timings, so it is left out)."""
-    return {k: v for k, v in tree(folder).items() if k != "run_summary.json"}
+    """The conversion's files (run_summary.json holds timings, so it is left out; so are Hydra's files)."""
+    return {k: v for k, v in tree(folder).items() if k != "run_summary.json" and not k.startswith(HYDRA_FILES)}
 
 
 def temporaries(folder: Path) -> list[str]:
@@ -248,7 +251,7 @@ def test_a_real_full_disk_ends_with_a_clear_error_and_resumes(
     message = str(info.value)
     assert "No space left on device" in message and "unexpected pos" not in message
     assert message.startswith(str(out)) and "Fix: free space on that disk" in message
-    assert "rerun with resume=true" in message
+    assert "rerun with resume=True" in message
     assert cli.exit_code_and_message(info.value) == (1, message)
     assert not temporaries(out) and not (out / LOCK_FILE).exists()
     finished = [s["counter"] for s in json.loads((out / MANIFEST_FILE).read_text())["stacks"]]
@@ -420,8 +423,11 @@ def test_two_runs_started_together_leave_one_whole_conversion(tmp_path: Path) ->
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["complete"] is True and not (out / LOCK_FILE).exists()
     listed = {name: digest for stack in manifest["stacks"] for name, digest in stack["files"].items()}
-    on_disk = {k for k in tree(out) if "/" in k}
+    on_disk = {k for k in tree(out) if "/" in k and not k.startswith(HYDRA_FILES)}
     assert set(listed) == on_disk
+    # the winner's Hydra files, and no trace of the loser's: its error is only on its stderr
+    assert set(tree(out)) - set(listed) == {MANIFEST_FILE, "run_summary.json", ".hydra/config.yaml",
+                                           ".hydra/hydra.yaml", ".hydra/overrides.yaml"}
     assert all(hashlib.sha256((out / name).read_bytes()).hexdigest() == d for name, d in listed.items())
     sources = set()
     for name in listed:
@@ -438,12 +444,12 @@ def test_the_lock_is_released_on_every_exit_path(dataset: Path, tmp_path: Path,
     assert not (out / LOCK_FILE).exists()
     with FolderLock(out):  # free again
         pass
-    from cryolike_hydra import converter
+    from cryolike_hydra import processing
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(converter.ImageProcessor, "__call__", interrupted)
+    monkeypatch.setattr(processing.ImageProcessor, "__call__", interrupted)
     with pytest.raises(KeyboardInterrupt):
         convert(dataset, tmp_path / "other")
     assert not (tmp_path / "other" / LOCK_FILE).exists()

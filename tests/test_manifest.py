@@ -21,7 +21,8 @@ from cryolike_hydra.errors import OutputExistsError
 from cryolike_hydra.manifest import load_manifest
 from cryolike_hydra.output_folder import MANIFEST_FILE, OutputFolder
 from cryolike_hydra.particles import make_table
-from cryolike_hydra.writer import StackFiles, stack_metadata, write_stack
+from cryolike_hydra.stack_files import StackFiles, stack_metadata
+from cryolike_hydra.writer import write_stack
 
 RUN_CONFIG = {"input": {"star_file": "particles.star"}, "batching": {"batch_size": 4}, "note": "from the CLI"}
 

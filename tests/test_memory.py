@@ -12,7 +12,7 @@ import pytest
 
 from cryolike_hydra import memory
 from cryolike_hydra.converter import ConversionSummary, ParticleStackConverter
-from cryolike_hydra.nufft import CHUNK_LIMITS
+from cryolike_hydra.work_sizes import CHUNK_LIMITS
 
 
 def indexed(star: Path, out: Path, batch_size: int, **options: Any) -> ConversionSummary:

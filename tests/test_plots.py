@@ -19,7 +19,7 @@ from cryolike_hydra import plot_canvas, plots
 from cryolike_hydra.descriptor import ImageDescriptor
 from cryolike_hydra.disk_space import PLOT_BYTES
 from cryolike_hydra.processing import ImageProcessor
-from cryolike_hydra.writer import StackFiles
+from cryolike_hydra.stack_files import StackFiles
 
 
 def _texts(fig: Figure) -> list[str]:

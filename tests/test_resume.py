@@ -185,10 +185,12 @@ def test_resume_with_a_smaller_n_stacks_max_removes_the_later_stacks(dataset: Pa
 def test_resume_refuses_other_settings(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     convert(dataset, out)
-    with pytest.raises(OutputExistsError, match=r"different settings \(batch_size\)") as info:
+    with pytest.raises(OutputExistsError, match=r"different settings \(batch_size=BATCH then, batch_size=5 now\)"
+                       .replace("BATCH", str(BATCH))) as info:
         convert(dataset, out, resume=True, batch_size=5)
-    assert str(out) in str(info.value) and "overwrite=true" in str(info.value)
-    with pytest.raises(OutputExistsError, match=r"different settings \(descriptor, downsample_factor\)"):
+    assert str(out) in str(info.value) and "overwrite=True" in str(info.value)
+    with pytest.raises(OutputExistsError,
+                       match=r"different settings \(descriptor, downsample_factor=1 then, downsample_factor=2 now\)"):
         convert(dataset, out, resume=True, downsample_factor=2)
 
 
@@ -199,7 +201,8 @@ def test_resume_refuses_a_conversion_made_by_another_version(
     out = tmp_path / "out"
     convert(dataset, out, n_stacks_max=1)
     monkeypatch.setattr("cryolike_hydra.converter.__version__", "99.0")
-    with pytest.raises(OutputExistsError, match=r"different settings \(tool_version\)"):
+    with pytest.raises(OutputExistsError,
+                       match=r"different settings \(tool_version='[^']+' then, tool_version='99.0' now\)"):
         convert(dataset, out, resume=True)
 
 def test_resume_refuses_changed_inputs(dataset: Path, tmp_path: Path) -> None:

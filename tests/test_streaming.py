@@ -15,21 +15,22 @@ import numpy as np
 import pytest
 import torch
 
-import cryolike_hydra.converter as converter_module
+import cryolike_hydra.stack_pipeline as pipeline_module
 from cryolike_hydra.batching import Batching, BatchPlan, plan_stacks
 from cryolike_hydra.convert_particle_stacks import convert_particle_stacks_from_indexed_star_files
-from cryolike_hydra.converter import _account, _Accountant
+from cryolike_hydra.converter import _account
 from cryolike_hydra.descriptor import ImageDescriptor
 from cryolike_hydra.image_reader import ParticleImageReader
 from cryolike_hydra.mrc import read_mrc_header
 from cryolike_hydra.particles import ParticleTable, make_table
 from cryolike_hydra.processing import ImageProcessor
+from cryolike_hydra.stack_pipeline import Accountant
 from cryolike_hydra.streaming import HostBuffers
 from cryolike_hydra.writer import StagedStack
 
 
 def _accounting(table: ParticleTable, plan: BatchPlan, recorded: dict[int, Any]) -> dict[str, Any]:
-    """Reference for ``_Accountant``, recounted from the whole table:
+    """Reference for ``Accountant``, recounted from the whole table:
     in = written + left (n_stacks_max) + pending (not yet written)."""
     per_file = _account(table, plan, set(recorded))
     return {
@@ -95,7 +96,7 @@ class _CountingReader(ParticleImageReader):
 def test_conversion_reads_only_the_rows_it_converts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     star, mrc_path = _indexed_dataset(tmp_path / "data")
     _CountingReader.instances = []
-    monkeypatch.setattr(converter_module, "ParticleImageReader", _CountingReader)
+    monkeypatch.setattr(pipeline_module, "ParticleImageReader", _CountingReader)
     summary = _convert(star, tmp_path / "out", n_stacks_max=2)
     assert summary.images_written == 2 * BATCH
     (reader,) = _CountingReader.instances
@@ -202,7 +203,7 @@ def test_reading_and_transforming_overlap_writing(tmp_path: Path, monkeypatch: p
 
     real_read = ParticleImageReader.read
     real_process = ImageProcessor.__call__
-    real_write = converter_module.stage_stack
+    real_write = pipeline_module.stage_stack
 
     def read(self: ParticleImageReader, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         k = calls["read"]
@@ -229,7 +230,7 @@ def test_reading_and_transforming_overlap_writing(tmp_path: Path, monkeypatch: p
 
     monkeypatch.setattr(ParticleImageReader, "read", read)
     monkeypatch.setattr(ImageProcessor, "__call__", process)
-    monkeypatch.setattr(converter_module, "stage_stack", write)
+    monkeypatch.setattr(pipeline_module, "stage_stack", write)
     _convert(star, tmp_path / "out")
 
     position = {event: i for i, event in enumerate(events)}
@@ -249,7 +250,7 @@ def test_disk_sync_of_a_stack_overlaps_serialising_the_next(tmp_path: Path, monk
     n_stacks = N_IMAGES // BATCH
     staging: dict[int, threading.Event] = {k: threading.Event() for k in range(n_stacks)}
     events: list[tuple[str, int]] = []
-    real_stage, real_commit = converter_module.stage_stack, StagedStack.commit
+    real_stage, real_commit = pipeline_module.stage_stack, StagedStack.commit
 
     def stage(files: Any, phys: torch.Tensor, fourier: torch.Tensor, meta: dict[str, np.ndarray]) -> Any:
         k = int(files.phys.stem.rsplit("_", 1)[1])
@@ -264,7 +265,7 @@ def test_disk_sync_of_a_stack_overlaps_serialising_the_next(tmp_path: Path, monk
         real_commit(self)
         events.append(("commit done", k))
 
-    monkeypatch.setattr(converter_module, "stage_stack", stage)
+    monkeypatch.setattr(pipeline_module, "stage_stack", stage)
     monkeypatch.setattr(StagedStack, "commit", commit)
     summary = _convert(star, tmp_path / "out")
     assert summary.images_written == N_IMAGES
@@ -279,7 +280,7 @@ def test_written_batches_are_freed_while_the_run_goes_on(tmp_path: Path, monkeyp
     star, _ = _indexed_dataset(tmp_path / "data")
     alive: list[tuple[weakref.ref[torch.Tensor], weakref.ref[torch.Tensor]]] = []
     leaks: list[int] = []
-    real_write = converter_module.stage_stack
+    real_write = pipeline_module.stage_stack
 
     def write(files: Any, phys: torch.Tensor, fourier: torch.Tensor, meta: dict[str, np.ndarray]) -> Any:
         # When stack k is handed to the writer, stack k-1 is serialised: its tensors must be gone.
@@ -288,7 +289,7 @@ def test_written_batches_are_freed_while_the_run_goes_on(tmp_path: Path, monkeyp
         alive.append((weakref.ref(phys), weakref.ref(fourier)))
         return real_write(files, phys, fourier, meta)
 
-    monkeypatch.setattr(converter_module, "stage_stack", write)
+    monkeypatch.setattr(pipeline_module, "stage_stack", write)
     _convert(star, tmp_path / "out")
     assert len(alive) == N_IMAGES // BATCH
     assert leaks == []
@@ -322,7 +323,7 @@ def test_incremental_accounting_matches_the_full_recount() -> None:
     files = np.array([f"/data/stack_{i}.mrcs" for i in rng.integers(0, 6, 500)], dtype=object)
     table = _table(list(files), rng.integers(0, 50, 500))
     plan = plan_stacks(table, 37, Batching.PER_FILE, n_stacks_max=20)
-    accountant = _Accountant(table, plan)
+    accountant = Accountant(table, plan)
     counters = [s.counter for s in plan.stacks]
     for recorded in ([], counters[:3], counters[:11], counters[2:9], counters, [*counters, 999]):
         as_dict = {c: {} for c in recorded}

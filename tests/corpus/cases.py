@@ -27,6 +27,7 @@ from cryolike_hydra.errors import (
     InputFileNotFoundError,
     MrcFormatError,
     OutputExistsError,
+    setting,
 )
 
 PREPARE = {
@@ -93,7 +94,9 @@ class Run:
 @dataclass(frozen=True)
 class Built:
     run: Run
-    expected: tuple[str, ...]  # fragments of the message: file, field/row, value, fix
+    # fragments of the message: file, field/row, value, fix; settings marked with errors.setting (rendered
+    # in the API's words for the API run and as overrides for the command line's)
+    expected: tuple[str, ...]
     error: type[CryolikeError] = InputError
     exit_code: int = 1  # of the command line: 1 input, 2 configuration
     prepared_output: bool = False  # the output folder existed before the run (and must stay byte for byte as it was)
@@ -313,7 +316,7 @@ def box_not_divisible(d: Path) -> Built:
     stack = _stack(d)
     return Built(
         _indexed_run(_indexed(d, datagen.image_names("stacks/a.mrcs", N)), downsample_factor=3),
-        ("field downsample_factor = 3", f"the box of 8 pixels (in {stack}) is not divisible",
+        (f"field {setting('downsample_factor')} = 3", f"the box of 8 pixels (in {stack}) is not divisible",
          "Fix: choose a factor that divides 8"),
         ConfigError,
         exit_code=2,
@@ -510,7 +513,7 @@ def star_stack_missing(d: Path) -> Built:
     return Built(
         _indexed_run(star),
         (str(star), "row 2", "image stack 'stacks/gone.mrcs' not found", f"tried: {d / 'stacks' / 'gone.mrcs'}",
-         "Fix: set folder_mrc"),
+         f"Fix: set {setting('folder_mrc')}"),
         InputFileNotFoundError,
     )
 
@@ -520,7 +523,8 @@ def star_stack_missing_in_folder_mrc(d: Path) -> Built:
     star = _indexed(d, datagen.image_names("elsewhere/a.mrcs", N))
     return Built(
         _indexed_run(star, folder_mrc=str(d / "wrong")),
-        (str(star), "row 0", f"tried: {d / 'wrong' / 'a.mrcs'}", f"Fix: folder_mrc = '{d / 'wrong'}' must hold"),
+        (str(star), "row 0", f"tried: {d / 'wrong' / 'a.mrcs'}",
+         f"Fix: {setting('folder_mrc')} = '{d / 'wrong'}' must hold"),
         InputFileNotFoundError,
     )
 
@@ -564,7 +568,7 @@ def paired_lists_of_unequal_length(d: Path) -> Built:
     stars = [datagen.write_star_relion30(d / f"{k}.star", datagen.star_particles(N)) for k in "ab"]
     return Built(
         Run("star_files", {"star_file_list": [str(s) for s in stars], "particle_file_list": [str(a)]}),
-        ("field star_file_list / particle_file_list", "2 STAR files but 1 particle files",
+        (f"field {setting('star_file_list')} / {setting('particle_file_list')}", "2 STAR files but 1 particle files",
          "Fix: give exactly one MRC file for each STAR file"),
         exit_code=2,  # the command line's config schema catches it first
         cli_expected=("input.particle_file_list", "must have one MRC file per STAR file (2 STAR files, 1 MRC files)"),
@@ -679,7 +683,7 @@ def cs_stack_missing(d: Path) -> Built:
     return Built(
         _cs_run(cs, d / "J3"),
         (str(cs), "row 0", "image stack 'J3/extract/gone.mrcs' not found", f"tried: {d / 'J3' / 'gone.mrcs'}",
-         "Fix: folder_cryosparc ="),
+         f"Fix: {setting('folder_cryosparc')} ="),
         InputFileNotFoundError,
     )
 
@@ -690,8 +694,8 @@ def job_folder_without_cs(d: Path) -> Built:
     job.cs_file.unlink()
     return Built(
         Run("cryosparc_job", {"folder_cryosparc": str(d), "job_number": 5}),
-        (f"tried: {job.cs_file}", "field job_number = 5", "cryoSPARC job metadata not found",
-         "Fix: check folder_cryosparc and job_number"),
+        (f"tried: {job.cs_file}", f"field {setting('job_number')} = 5", "cryoSPARC job metadata not found",
+         f"Fix: check {setting('folder_cryosparc')} and {setting('job_number')}"),
         InputFileNotFoundError,
     )
 
@@ -723,8 +727,9 @@ def params_size_mismatch(d: Path) -> Built:
     write_params(params, 16, 1.0)
     return Built(
         _indexed_run(_indexed(d, datagen.image_names("stacks/a.mrcs", N)), params_file=str(params)),
-        ("field n_pixels = 16", f"{params} describes images of 16 pixels but the (downsampled) images have 8",
-         "Fix: use a params file made for this box"),
+        (f"field {setting('n_pixels')} = 16",
+         f"{params} describes images of 16 pixels but the (downsampled) images have 8",
+         f"Fix: make the params file for images of 8 pixels, or leave {setting('params_input')} unset"),
         ConfigError,
         exit_code=2,
     )
@@ -753,6 +758,52 @@ def output_folder_occupied(d: Path) -> Built:
     )
 
 
+# --- a file given as the wrong input kind (told by its content, whatever its name) ---------------------------
+def cs_given_as_star(d: Path) -> Built:
+    _stack(d)
+    cs = _cs(d, _cs_rows(), name="particles.star")  # a .cs, renamed: only the content tells
+    return Built(
+        _indexed_run(cs),
+        (str(cs), "is a cryoSPARC .cs file (a NumPy array), not a RELION STAR file",
+         f"Fix: convert it as cryoSPARC input: {setting('input', 'cryosparc')} with {setting('file_cs', str(cs))}"),
+    )
+
+
+def star_given_as_cs(d: Path) -> Built:
+    star = _indexed(d, datagen.image_names("stacks/a.mrcs", N))
+    return Built(
+        _cs_run(star),
+        (str(star), "is a RELION STAR file (text), not a cryoSPARC .cs file",
+         f"Fix: convert it as STAR input: {setting('input', 'indexed_star')} with {setting('star_file', str(star))}"),
+    )
+
+
+def cs_in_star_file_list(d: Path) -> Built:
+    stack = _stack(d)
+    cs = _cs(d, _cs_rows())
+    return Built(
+        Run("star_files", {"star_file_list": [str(cs)], "particle_file_list": [str(stack)]}),
+        (str(cs), "is a cryoSPARC .cs file (a NumPy array), not a RELION STAR file",
+         f"{setting('input', 'cryosparc')} with {setting('file_cs', str(cs))}"),
+    )
+
+
+def stack_given_as_star(d: Path) -> Built:
+    stack = _stack(d)
+    return Built(
+        _indexed_run(stack),
+        (str(stack), "is an MRC image stack, not a RELION STAR file", "Fix: give the particles' STAR file"),
+    )
+
+
+def stack_given_as_cs(d: Path) -> Built:
+    stack = _stack(d)
+    return Built(
+        _cs_run(stack),
+        (str(stack), "is an MRC image stack, not a cryoSPARC .cs file", "Fix: give the particles' .cs file"),
+    )
+
+
 CASES: tuple[Case, ...] = tuple(
     Case(builder.__name__, builder)
     for builder in (
@@ -772,6 +823,7 @@ CASES: tuple[Case, ...] = tuple(
         cs_no_rows, cs_not_a_table, cs_index_out_of_range, cs_stack_missing,
         job_folder_without_cs, job_folder_without_batches, job_rows_differ_from_images,
         params_size_mismatch, params_not_an_npz, output_folder_occupied,
+        cs_given_as_star, star_given_as_cs, cs_in_star_file_list, stack_given_as_star, stack_given_as_cs,
     )
 )
 

@@ -34,7 +34,7 @@ from corpus.cases import (
     _star_text,
     _write_quietly,
 )
-from cryolike_hydra.errors import ConfigError, InputFileNotFoundError, MrcFormatError, OutputExistsError
+from cryolike_hydra.errors import ConfigError, InputFileNotFoundError, MrcFormatError, OutputExistsError, setting
 
 # Folder locks taken by the cases below, held for the whole test session (a lock dies with its descriptor).
 HELD_LOCKS: list[object] = []
@@ -325,7 +325,8 @@ def params_file_is_a_directory(d: Path) -> Built:
     params.mkdir()
     return Built(
         _indexed_run(_indexed(d, datagen.image_names("stacks/a.mrcs", N)), params_file=str(params)),
-        (f"params file is not a file (tried: {params} (a directory))", "Fix: give params_input"),
+        (f"params file is not a file (tried: {params} (a directory))",
+         f"Fix: check the path given as {setting('params_input')}"),
         InputFileNotFoundError,
     )
 
@@ -391,8 +392,9 @@ def downsample_to_one_pixel(d: Path) -> Built:
     stack = _stack(d)
     return Built(
         _indexed_run(_indexed(d, datagen.image_names("stacks/a.mrcs", N)), downsample_factor=BOX),
-        ("field downsample_factor = 8", f"downsampling the box of 8 pixels (in {stack}) by 8 leaves images of "
-         "1 x 1 pixels", "Fix: choose a factor of at most 4"),
+        (f"field {setting('downsample_factor')} = 8",
+         f"downsampling the box of 8 pixels (in {stack}) by 8 leaves images of 1 x 1 pixels",
+         "Fix: choose a factor of at most 4"),
         ConfigError,
         exit_code=2,
     )
@@ -414,7 +416,7 @@ def output_folder_is_a_file(d: Path) -> Built:
     (d / "out").write_text("my notes\n")
     return Built(
         run,
-        (f"field folder_output = '{d / 'out'}'", "names an existing file, not a folder",
+        (f"field {setting('folder_output')} = '{d / 'out'}'", "names an existing file, not a folder",
          "Fix: choose a folder (an existing one, or one to be created)"),
         ConfigError,
         exit_code=2,
@@ -427,7 +429,8 @@ def output_folder_inside_a_file(d: Path) -> Built:
     (d / "notes.txt").write_text("my notes\n")
     return Built(
         run,
-        (f"field folder_output = '{d / 'notes.txt' / 'out'}'", f"{d / 'notes.txt'} is a file, not a folder",
+        (f"field {setting('folder_output')} = '{d / 'notes.txt' / 'out'}'",
+         f"{d / 'notes.txt'} is a file, not a folder",
          "Fix: choose a folder"),
         ConfigError,
         exit_code=2,
@@ -473,7 +476,7 @@ def overwrite_without_a_manifest(d: Path) -> Built:
     (out / "manifest.json").unlink()
     return Built(
         Run(run.kind, run.inputs, options={"overwrite": True}),
-        (str(out), "overwrite=true, but the folder has no manifest.json", "nothing is deleted",
+        (str(out), f"{setting('overwrite', True)}, but the folder has no manifest.json", "nothing is deleted",
          "Fix: delete the old files yourself"),
         OutputExistsError,
         prepared_output=True,
@@ -487,7 +490,7 @@ def overwrite_with_a_manifest_not_ours(d: Path) -> Built:
     (out / "manifest.json").write_text(json.dumps({"tool": "relion", "jobs": []}) + "\n")
     return Built(
         Run(run.kind, run.inputs, options={"overwrite": True}),
-        (str(out), "overwrite=true, but manifest.json was not written by cryolike_hydra",
+        (str(out), f"{setting('overwrite', True)}, but manifest.json was not written by cryolike_hydra",
          "nothing is deleted", "Fix: delete the old files yourself"),
         OutputExistsError,
         prepared_output=True,
@@ -501,7 +504,7 @@ def resume_with_a_manifest_not_ours(d: Path) -> Built:
     (out / "manifest.json").write_text("{}\n")
     return Built(
         Run(run.kind, run.inputs, options={"resume": True}),
-        (str(out), "resume=true, but manifest.json was not written by cryolike_hydra",
+        (str(out), f"{setting('resume', True)}, but manifest.json was not written by cryolike_hydra",
          "Fix: choose another output folder"),
         OutputExistsError,
         prepared_output=True,
