@@ -56,7 +56,8 @@ def _convert(root: Path, data: Path, out: Path) -> dict[str, str]:
     digests = {}
     for path in sorted(out.rglob("*")):
         relative = path.relative_to(out)
-        if not path.is_file() or relative.parts[0] == "hydra" or path.name in NOT_COMPARED:
+        hydras_own = relative.parts[0] == "hydra" or ".hydra" in relative.parts or path.suffix == ".log"
+        if not path.is_file() or hydras_own or path.name in NOT_COMPARED:
             continue
         digests[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests
