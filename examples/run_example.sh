@@ -4,8 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m pip install --quiet "torch==2.13.0"   # the CPU build; see README for GPUs
+# PyPI's torch for Linux is its CUDA build (~2.6 GB with the nvidia-* wheels), which runs on CPUs too; a torch
+# 2.13.0 already installed (e.g. PyTorch's smaller CPU-only build) is kept.
+echo "run_example: torch 2.13.0 (from PyPI unless installed: on Linux ~2.6 GB, the first time only)"
+python3 -m pip install --quiet "torch==2.13.0"
+echo "run_example: cryolike_hydra (editable) and its dependencies: numpy, scipy, pandas, matplotlib, mrcfile, starfile, hydra-core"
 python3 -m pip install --quiet -e .
+echo "run_example: the example dataset in example_data/, converted four ways and in a sweep into example_output/"
 
 rm -rf example_data example_output
 python3 -m cryolike_hydra.example_data example_data
