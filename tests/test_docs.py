@@ -142,7 +142,7 @@ def test_the_first_screen_has_the_two_commands_the_test_command_and_the_gpu_stat
     assert ci_test_command() == "python3 -m pytest -q"
     for command in ("bash examples/run_example.sh", "bash .ci/run", f"`{ci_test_command()}`"):
         assert command in screen, command
-    assert re.search(r"GPU path \(`device=cuda`\) is untested on real hardware", screen)
+    assert re.search(r"GPU path \(`device=cuda`\) is untested on real hardware", flat(screen))
     assert len(screen.splitlines()) < 80  # a first screen, not a manual
 
 
