@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A rerun replaces the folders this script made before (they hold its marker), and nothing else.
+for folder in example_data example_output; do
+    if [ -e "$folder" ] && [ ! -e "$folder/.made_by_run_example" ]; then
+        echo "run_example: $folder/ exists and was not made by this script: move it away first" >&2
+        exit 1
+    fi
+done
+
 # PyPI's torch for Linux is its CUDA build (~2.6 GB with the nvidia-* wheels), which runs on CPUs too; a torch
 # 2.13.0 already installed (e.g. PyTorch's smaller CPU-only build) is kept.
 echo "run_example: torch 2.13.0 (from PyPI unless installed: on Linux ~2.6 GB, the first time only)"
@@ -13,6 +21,8 @@ python3 -m pip install --quiet -e .
 echo "run_example: the example dataset in example_data/, converted four ways and in a sweep into example_output/"
 
 rm -rf example_data example_output
+mkdir -p example_data example_output
+touch example_data/.made_by_run_example example_output/.made_by_run_example
 python3 -m cryolike_hydra.example_data example_data
 
 cryolike-convert input=indexed_star input.star_file=example_data/particles.star \
