@@ -23,8 +23,8 @@ import numpy as np
 from common import MachineLoad, evict_from_page_cache
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cryolike_hydra.input_digest import describe_inputs  # noqa: E402
-from cryolike_hydra.mrc import read_mrc_header  # noqa: E402
+from cryolike_hydra.readers.mrc import read_mrc_header  # noqa: E402
+from cryolike_hydra.writers.input_digest import describe_inputs  # noqa: E402
 
 
 def size_and_mtime(paths: list[str]) -> list[dict[str, object]]:

@@ -17,6 +17,7 @@ It prints the PNG sizes beside the data files' sizes and keeps the PNGs under --
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,21 +34,34 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import DEFAULT_PIXEL_SIZE, MachineLoad, _templates, particle_images  # noqa: E402
-from cryolike_hydra import plots  # noqa: E402
-from cryolike_hydra.atomic import atomic_write  # noqa: E402
+from cryolike_hydra.core.stack_files import StackFiles  # noqa: E402
 from cryolike_hydra.descriptor import ImageDescriptor  # noqa: E402
-from cryolike_hydra.processing import ImageProcessor  # noqa: E402
-from cryolike_hydra.stack_files import StackFiles  # noqa: E402
-from cryolike_hydra.writer import tensor_writer  # noqa: E402
+from cryolike_hydra.transform.processing import ImageProcessor  # noqa: E402
+from cryolike_hydra.writers import plots  # noqa: E402
+from cryolike_hydra.writers.atomic import atomic_write  # noqa: E402
+from cryolike_hydra.writers.stack_writer import tensor_writer  # noqa: E402
+
+# Where the modules that the plots of revisions before the package's subpackages imported (relatively) are now.
+_MOVED = {"atomic": "writers.atomic", "writer": "writers.stack_writer", "plot_canvas": "writers.plot_canvas",
+          "polar_grid": "core.polar_grid", "stack_files": "core.stack_files"}
 
 
 def _baseline_module(ref: str) -> types.ModuleType:
-    """``cryolike_hydra/plots.py`` as it was at git revision ``ref``, imported beside ours."""
-    source = subprocess.run(["git", "show", f"{ref}:cryolike_hydra/plots.py"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout
-    module = types.ModuleType(f"cryolike_hydra._plots_at_{ref}")
-    module.__package__ = "cryolike_hydra"  # its relative imports (.atomic, .writer) resolve to ours
-    exec(compile(source, f"{ref}:cryolike_hydra/plots.py", "exec"), module.__dict__)
+    """The plots module as it was at git revision ``ref``, imported beside ours (its relative imports resolve
+    to our modules)."""
+    for path in ("cryolike_hydra/writers/plots.py", "cryolike_hydra/plots.py"):
+        shown = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    else:
+        raise SystemExit(f"no plots module at {ref}: {shown.stderr.strip()}")
+    source = shown.stdout
+    if path == "cryolike_hydra/plots.py":  # the flat layout: its sibling modules have moved
+        source = re.sub(r"^from \.(\w+) import", lambda m: f"from cryolike_hydra.{_MOVED.get(m[1], m[1])} import",
+                        source, flags=re.M)
+    module = types.ModuleType(f"cryolike_hydra.writers._plots_at_{ref}")
+    module.__package__ = "cryolike_hydra.writers"
+    exec(compile(source, f"{ref}:{path}", "exec"), module.__dict__)
     return module
 
 

@@ -24,8 +24,8 @@ from common import _PEAK_RSS, MachineLoad, make_stack, run_child
 _CHILD = _PEAK_RSS + """
 import json, mmap, os, sys, time
 import numpy as np
-from cryolike_hydra.image_reader import StackFile, contiguous_runs
-from cryolike_hydra.mrc import read_mrc_header
+from cryolike_hydra.readers.image_reader import StackFile, contiguous_runs
+from cryolike_hydra.readers.mrc import read_mrc_header
 
 
 class MappedStack:

@@ -21,9 +21,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from cryolike_hydra.core.polar_grid import PolarGrid
 from cryolike_hydra.descriptor import ImageDescriptor
-from cryolike_hydra.nufft import PolarNufft, direct_polar_transform
-from cryolike_hydra.polar_grid import PolarGrid
+from cryolike_hydra.transform.nufft import PolarNufft, direct_polar_transform
 
 EPS = {"single": 1e-6, "double": 1e-12}
 

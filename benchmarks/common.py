@@ -341,7 +341,7 @@ _BASELINE = _PEAK_RSS + textwrap.dedent(
     warnings.filterwarnings("ignore")
     import mrcfile, numpy as np, psutil, torch
     from cryolike_hydra.descriptor import ImageDescriptor
-    from cryolike_hydra.nufft import PolarNufft
+    from cryolike_hydra.transform.nufft import PolarNufft
     args = json.loads(sys.argv[1])
     if args["threads"]:
         torch.set_num_threads(args["threads"])

@@ -30,16 +30,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import MachineLoad, make_stack, run_conversion  # noqa: E402
-from cryolike_hydra.atomic import StagedFile, stage_file  # noqa: E402
-from cryolike_hydra.batching import plan_stacks  # noqa: E402
+from cryolike_hydra.core.stack_files import StackFiles, stack_metadata  # noqa: E402
 from cryolike_hydra.descriptor import DescriptorSpec  # noqa: E402
-from cryolike_hydra.image_reader import ParticleImageReader  # noqa: E402
-from cryolike_hydra.manifest import sha256_of  # noqa: E402
-from cryolike_hydra.processing import ImageProcessor  # noqa: E402
-from cryolike_hydra.stack_files import StackFiles, stack_metadata  # noqa: E402
-from cryolike_hydra.star import read_indexed_star  # noqa: E402
-from cryolike_hydra.validation import check_input  # noqa: E402
-from cryolike_hydra.writer import owned_tensor, save_npz, tensor_writer  # noqa: E402
+from cryolike_hydra.plan.batching import plan_stacks  # noqa: E402
+from cryolike_hydra.plan.checks import check_input  # noqa: E402
+from cryolike_hydra.readers.image_reader import ParticleImageReader  # noqa: E402
+from cryolike_hydra.readers.star import read_indexed_star  # noqa: E402
+from cryolike_hydra.transform.processing import ImageProcessor  # noqa: E402
+from cryolike_hydra.writers.atomic import StagedFile, stage_file  # noqa: E402
+from cryolike_hydra.writers.manifest import sha256_of  # noqa: E402
+from cryolike_hydra.writers.stack_writer import owned_tensor, save_npz, tensor_writer  # noqa: E402
 
 T = TypeVar("T")
 NUMPY_REAL = {"single": np.float32, "double": np.float64}

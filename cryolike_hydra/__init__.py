@@ -38,7 +38,7 @@ def __getattr__(name: str) -> object:
 
         return write_params
     if name in __all__:
-        from . import convert_particle_stacks
+        from . import api
 
-        return getattr(convert_particle_stacks, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'cryolike_hydra' has no attribute {name!r}")

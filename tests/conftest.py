@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # makes `import datagen` work un
 
 import datagen  # noqa: E402
 
-from cryolike_hydra.paths import clear_path_cache  # noqa: E402
+from cryolike_hydra.readers.paths import clear_path_cache  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

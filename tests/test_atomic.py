@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from cryolike_hydra.atomic import HashingWriter, atomic_write, stage_file
-from cryolike_hydra.writer import save_npz, save_tensor, tensor_writer
+from cryolike_hydra.writers.atomic import HashingWriter, atomic_write, stage_file
+from cryolike_hydra.writers.stack_writer import save_npz, save_tensor, tensor_writer
 
 serialization_config = pytest.importorskip("torch.utils.serialization").config
 

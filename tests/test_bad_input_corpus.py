@@ -17,8 +17,8 @@ from corpus.cases import CASES as FIRST_CASES
 from corpus.cases import Built, Case
 from corpus.cases_safety import SAFETY_CASES
 
-from cryolike_hydra.config import command_line_name
-from cryolike_hydra.errors import CryolikeError, render, use_names
+from cryolike_hydra.cli.schemas import command_line_name
+from cryolike_hydra.core.errors import CryolikeError, render, use_names
 
 PREFIX = "cryolike-convert: error: "
 TESTS = Path(__file__).parent
@@ -105,7 +105,7 @@ def test_bad_input_gives_its_own_clear_error(
 def test_every_case_has_a_distinct_message(
     corpus: dict[str, tuple[Path, Built, Snapshot]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cryolike_hydra.paths import clear_path_cache
+    from cryolike_hydra.readers.paths import clear_path_cache
 
     messages: dict[str, str] = {}
     for case in CASES:

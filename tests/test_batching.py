@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryolike_hydra.batching import plan_stacks
-from cryolike_hydra.errors import ConfigError
-from cryolike_hydra.particles import make_table
+from cryolike_hydra.core.errors import ConfigError
+from cryolike_hydra.core.particles import make_table
+from cryolike_hydra.plan.batching import plan_stacks
 
 
 def _table(files_and_counts: list[tuple[str, int]], voltage: list[float] | None = None):

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from cryolike_hydra import cli
-from cryolike_hydra.config import (
+from cryolike_hydra.cli.command_errors import exit_code_and_message
+from cryolike_hydra.cli.schemas import (
     BatchingConfig,
     BatchingMode,
     ConvertConfig,
@@ -25,8 +26,8 @@ from cryolike_hydra.config import (
     OutputConfig,
     Precision,
 )
+from cryolike_hydra.core.errors import ConfigError, InputError, InputFileNotFoundError
 from cryolike_hydra.descriptor import DescriptorSpec
-from cryolike_hydra.errors import ConfigError, InputError, InputFileNotFoundError
 
 PREFIX = "cryolike-convert: error: "
 # Quiet, fast in-process runs: no logging set-up, no plots.
@@ -108,7 +109,7 @@ def test_run_converts_without_hydra(
     ],
 )
 def test_exit_code_and_message(exc: Exception, code: int) -> None:
-    got, message = cli.exit_code_and_message(exc)
+    got, message = exit_code_and_message(exc)
     assert got == code and "\n" not in message and message
 
 

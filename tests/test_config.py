@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cryolike_hydra.cli import to_config
-from cryolike_hydra.config import (
+from cryolike_hydra.cli.schemas import (
     DEFAULT_BATCHING,
     BatchingConfig,
     BatchingMode,
@@ -32,7 +32,7 @@ from cryolike_hydra.config import (
     StarFilesInput,
     format_config_error,
 )
-from cryolike_hydra.errors import ConfigError
+from cryolike_hydra.core.errors import ConfigError
 
 # The values each input needs (its ??? keys), as command-line overrides.
 REQUIRED = {

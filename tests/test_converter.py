@@ -19,8 +19,7 @@ from cryolike_hydra.convert_particle_stacks import (
     convert_particle_stacks_from_indexed_star_files,
     convert_particle_stacks_from_star_files,
 )
-from cryolike_hydra.descriptor import DescriptorSpec, write_params
-from cryolike_hydra.errors import (
+from cryolike_hydra.core.errors import (
     ConfigError,
     CryolikeError,
     InputError,
@@ -28,8 +27,9 @@ from cryolike_hydra.errors import (
     MrcFormatError,
     OutputExistsError,
 )
+from cryolike_hydra.descriptor import DescriptorSpec, write_params
 from cryolike_hydra.example_data import ExampleDataset, write_example_dataset, write_mrc
-from cryolike_hydra.nufft import direct_polar_transform
+from cryolike_hydra.transform.nufft import direct_polar_transform
 
 NAMES = ("ONE", "TWO", "THREE")
 

@@ -24,7 +24,7 @@ from cryolike_hydra.convert_particle_stacks import (
     convert_particle_stacks_from_paired_star_and_mrc_files,
     convert_particle_stacks_from_star_files,
 )
-from cryolike_hydra.errors import ConfigError, InputError, InputFileNotFoundError, OutputExistsError
+from cryolike_hydra.core.errors import ConfigError, InputError, InputFileNotFoundError, OutputExistsError
 from cryolike_hydra.example_data import ExampleDataset, write_example_dataset
 
 

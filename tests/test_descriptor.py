@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.special import roots_jacobi
 
+from cryolike_hydra.core.errors import ConfigError, InputError, InputFileNotFoundError
+from cryolike_hydra.core.polar_grid import PolarGrid
 from cryolike_hydra.descriptor import DescriptorSpec, ImageDescriptor, read_params, write_params
-from cryolike_hydra.errors import ConfigError, InputError, InputFileNotFoundError
-from cryolike_hydra.polar_grid import PolarGrid
 
 
 def test_write_then_read_round_trips_without_pickle(tmp_path):

@@ -12,15 +12,15 @@ import datagen
 import pytest
 
 from cryolike_hydra import cli
-from cryolike_hydra.converter import ConversionSummary, ParticleStackConverter
-from cryolike_hydra.disk_space import PT_OVERHEAD, SAFETY_MARGIN
-from cryolike_hydra.errors import (
+from cryolike_hydra.core.errors import (
     CryolikeError,
     InputError,
     InputFileNotFoundError,
     MrcFormatError,
     OutputExistsError,
 )
+from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.plan.disk_space import PT_OVERHEAD, SAFETY_MARGIN
 
 DiskUsage = namedtuple("DiskUsage", "total used free")
 

@@ -26,10 +26,11 @@ import numpy as np
 import pytest
 
 from cryolike_hydra import cli
-from cryolike_hydra.converter import ConversionSummary, ParticleStackConverter
-from cryolike_hydra.errors import InputError, OutputInUseError, OutputWriteError
-from cryolike_hydra.folder_lock import LOCK_FILE, FolderLock
-from cryolike_hydra.output_folder import MANIFEST_FILE, STAGING_FOLDER
+from cryolike_hydra.cli.command_errors import exit_code_and_message
+from cryolike_hydra.core.errors import InputError, OutputInUseError, OutputWriteError
+from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.writers.folder_lock import LOCK_FILE, FolderLock
+from cryolike_hydra.writers.output_folder import MANIFEST_FILE, STAGING_FOLDER
 
 PREFIX = "cryolike-convert: error: "
 TESTS = Path(__file__).parent
@@ -114,7 +115,7 @@ def replace(source, target, *args, **kwargs):
 
 os.replace = replace
 if os.environ.get("FAULT_TRUNCATE"):  # cut the stack after its first read, as another program might
-    from cryolike_hydra import image_reader
+    from cryolike_hydra.readers import image_reader
 
     victim, size = os.environ["FAULT_TRUNCATE"].rsplit(":", 1)
     original, calls = image_reader.ParticleImageReader.read, []
@@ -128,7 +129,7 @@ if os.environ.get("FAULT_TRUNCATE"):  # cut the stack after its first read, as a
 
     image_reader.ParticleImageReader.read = read
 if os.environ.get("FAULT_BARRIER"):  # runs meet before the occupancy check (or give up after 5 s)
-    from cryolike_hydra.output_folder import OutputFolder
+    from cryolike_hydra.writers.output_folder import OutputFolder
 
     barrier, check, arrivals = Path(os.environ["FAULT_BARRIER"]), OutputFolder.check_writable, []
 
@@ -195,8 +196,8 @@ def test_a_stack_truncated_while_read_is_a_clear_error_not_sigbus(tmp_path: Path
 
 
 def test_reading_past_the_end_of_a_shrunken_stack_raises(tmp_path: Path) -> None:
-    from cryolike_hydra.image_reader import StackFile
-    from cryolike_hydra.mrc import read_mrc_header
+    from cryolike_hydra.readers.image_reader import StackFile
+    from cryolike_hydra.readers.mrc import read_mrc_header
 
     path = datagen.write_mrc_stack(tmp_path / "s.mrcs", datagen.synthetic_images(6, 8))
     info = read_mrc_header(path)
@@ -245,14 +246,14 @@ def test_a_real_full_disk_ends_with_a_clear_error_and_resumes(
     mount, grow = small_disk
     out = mount / "out"
     # The free-space check would refuse to start: let the disk fill up during the run instead.
-    monkeypatch.setattr("cryolike_hydra.converter.check_free_space", lambda *args, **kwargs: 0)
+    monkeypatch.setattr("cryolike_hydra.pipeline.converter.check_free_space", lambda *args, **kwargs: 0)
     with pytest.raises(OutputWriteError) as info:
         convert(big_dataset, out, batch_size=8)
     message = str(info.value)
     assert "No space left on device" in message and "unexpected pos" not in message
     assert message.startswith(str(out)) and "Fix: free space on that disk" in message
     assert "rerun with resume=True" in message
-    assert cli.exit_code_and_message(info.value) == (1, message)
+    assert exit_code_and_message(info.value) == (1, message)
     assert not temporaries(out) and not (out / LOCK_FILE).exists()
     finished = [s["counter"] for s in json.loads((out / MANIFEST_FILE).read_text())["stacks"]]
     assert finished and finished == list(range(len(finished))) and len(finished) < 5
@@ -290,7 +291,7 @@ def test_enospc_inside_torch_save_is_named_not_torchs_message(
 ) -> None:
     """torch.save turns a failed write into 'enforce fail at inline_container.cc ... unexpected pos'; the
     error names the file and the real cause instead, and a resume finishes the conversion."""
-    from cryolike_hydra import atomic
+    from cryolike_hydra.writers import atomic
 
     real_fdopen, files = os.fdopen, []
 
@@ -444,7 +445,7 @@ def test_the_lock_is_released_on_every_exit_path(dataset: Path, tmp_path: Path,
     assert not (out / LOCK_FILE).exists()
     with FolderLock(out):  # free again
         pass
-    from cryolike_hydra import processing
+    from cryolike_hydra.transform import processing
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt

@@ -68,7 +68,7 @@ def test_gpu_memory_follows_the_batch_not_the_number_of_images(tmp_path: Path) -
 
 def test_read_buffers_are_page_locked_on_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The host-to-device copies can only overlap with other work from page-locked memory."""
-    from cryolike_hydra import streaming
+    from cryolike_hydra.transform import streaming
 
     taken: list[torch.Tensor] = []
     take = streaming.HostBuffers.take

@@ -15,14 +15,14 @@ import pytest
 import torch
 
 from cryolike_hydra import __version__, cli
-from cryolike_hydra.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.core.errors import OutputExistsError
+from cryolike_hydra.core.particles import make_table
+from cryolike_hydra.core.stack_files import StackFiles, stack_metadata
 from cryolike_hydra.descriptor import ImageDescriptor
-from cryolike_hydra.errors import OutputExistsError
-from cryolike_hydra.manifest import load_manifest
-from cryolike_hydra.output_folder import MANIFEST_FILE, OutputFolder
-from cryolike_hydra.particles import make_table
-from cryolike_hydra.stack_files import StackFiles, stack_metadata
-from cryolike_hydra.writer import write_stack
+from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.writers.manifest import load_manifest
+from cryolike_hydra.writers.output_folder import MANIFEST_FILE, OutputFolder
+from cryolike_hydra.writers.stack_writer import write_stack
 
 RUN_CONFIG = {"input": {"star_file": "particles.star"}, "batching": {"batch_size": 4}, "note": "from the CLI"}
 
@@ -160,7 +160,7 @@ def test_the_command_line_records_the_composed_config(
 
 def _one_stack(folder: Path) -> None:
     """Write the data files and plots of one fixed stack into ``folder``."""
-    from cryolike_hydra.plots import write_plots
+    from cryolike_hydra.writers.plots import write_plots
 
     descriptor = ImageDescriptor.from_values(16, 1.5)
     rows = make_table(3, "m.star", source_file=["s.mrcs"] * 3, source_index=[0, 1, 2], defocus_u=1e4,

@@ -10,9 +10,9 @@ from typing import Any
 import datagen
 import pytest
 
-from cryolike_hydra import memory
-from cryolike_hydra.converter import ConversionSummary, ParticleStackConverter
-from cryolike_hydra.work_sizes import CHUNK_LIMITS
+from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.plan import memory
+from cryolike_hydra.plan.work_sizes import CHUNK_LIMITS
 
 
 def indexed(star: Path, out: Path, batch_size: int, **options: Any) -> ConversionSummary:

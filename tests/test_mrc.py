@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mrcfile.dtypes import HEADER_DTYPE
 
-from cryolike_hydra.errors import InputError, InputFileNotFoundError, MrcFormatError
-from cryolike_hydra.image_reader import StackFile, contiguous_runs
-from cryolike_hydra.mrc import read_mrc_header
+from cryolike_hydra.core.errors import InputError, InputFileNotFoundError, MrcFormatError
+from cryolike_hydra.readers.image_reader import StackFile, contiguous_runs
+from cryolike_hydra.readers.mrc import read_mrc_header
 
 
 @pytest.mark.parametrize("mode", sorted(MODE_DTYPES))

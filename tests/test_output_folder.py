@@ -11,10 +11,10 @@ from pathlib import Path
 import datagen
 import pytest
 
-from cryolike_hydra.converter import ConversionSummary, ParticleStackConverter
-from cryolike_hydra.errors import OutputInUseError
-from cryolike_hydra.folder_lock import LOCK_FILE, FolderLock, _same_file, check_not_in_use
-from cryolike_hydra.output_folder import STAGING_FOLDER, OutputFolder
+from cryolike_hydra.core.errors import OutputInUseError
+from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.writers.folder_lock import LOCK_FILE, FolderLock, _same_file, check_not_in_use
+from cryolike_hydra.writers.output_folder import STAGING_FOLDER, OutputFolder
 
 
 def convert(star: Path, out: Path, batch_size: int = 4, **options: object) -> ConversionSummary:

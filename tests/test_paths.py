@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cryolike_hydra import paths
-from cryolike_hydra.errors import InputError, InputFileNotFoundError
-from cryolike_hydra.paths import resolve_data_path
+from cryolike_hydra.core.errors import InputError, InputFileNotFoundError
+from cryolike_hydra.readers import paths
+from cryolike_hydra.readers.paths import resolve_data_path
 
 
 def touch(path: Path) -> Path:

@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 
-from cryolike_hydra.errors import ConfigError, InputError
-from cryolike_hydra.particles import ParticleTable, make_table
-from cryolike_hydra.pixel_size import resolve_pixel_size
+from cryolike_hydra.core.errors import ConfigError, InputError
+from cryolike_hydra.core.particles import ParticleTable, make_table
+from cryolike_hydra.plan.pixel_size import resolve_pixel_size
 
 
 def table(pixel_size=None, *, n: int = 4, derived: bool = False) -> ParticleTable:
@@ -46,7 +46,7 @@ def test_recorded_value_disagreeing_with_manual_is_an_error_naming_both() -> Non
 
 
 def test_derived_value_within_one_percent_warns_and_manual_wins(caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="cryolike_hydra.pixel_size"):
+    with caplog.at_level(logging.WARNING, logger="cryolike_hydra.plan.pixel_size"):
         assert resolve_pixel_size(table(1.338, derived=True), 1.333, {}) == 1.333
     assert "1.338" in caplog.text and "1.333" in caplog.text
 
@@ -97,7 +97,7 @@ def test_header_voxel_sizes_must_agree() -> None:
 
 
 def test_header_without_voxel_size_is_skipped_with_a_warning(caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="cryolike_hydra.pixel_size"):
+    with caplog.at_level(logging.WARNING, logger="cryolike_hydra.plan.pixel_size"):
         assert resolve_pixel_size(table(None), None, {"a.mrcs": 0.0, "b.mrcs": 1.7}) == 1.7
     assert "a.mrcs" in caplog.text
 

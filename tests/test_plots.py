@@ -15,11 +15,11 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from PIL import Image
 
-from cryolike_hydra import plot_canvas, plots
+from cryolike_hydra.core.stack_files import StackFiles
 from cryolike_hydra.descriptor import ImageDescriptor
-from cryolike_hydra.disk_space import PLOT_BYTES
-from cryolike_hydra.processing import ImageProcessor
-from cryolike_hydra.stack_files import StackFiles
+from cryolike_hydra.plan.disk_space import PLOT_BYTES
+from cryolike_hydra.transform.processing import ImageProcessor
+from cryolike_hydra.writers import plot_canvas, plots
 
 
 def _texts(fig: Figure) -> list[str]:

@@ -15,12 +15,12 @@ import starfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cryolike_hydra.cryosparc import read_cs
-from cryolike_hydra.errors import CryolikeError
-from cryolike_hydra.image_reader import StackFile
-from cryolike_hydra.mrc import SUPPORTED_MODES, read_mrc_header
-from cryolike_hydra.paths import clear_path_cache
-from cryolike_hydra.star import read_indexed_star, read_paired_star
+from cryolike_hydra.core.errors import CryolikeError
+from cryolike_hydra.readers.cryosparc import read_cs
+from cryolike_hydra.readers.image_reader import StackFile
+from cryolike_hydra.readers.mrc import SUPPORTED_MODES, read_mrc_header
+from cryolike_hydra.readers.paths import clear_path_cache
+from cryolike_hydra.readers.star import read_indexed_star, read_paired_star
 
 # Small by default (the suite stays fast); CRYOLIKE_HYPOTHESIS_EXAMPLES=1000 for a deeper search.
 EXAMPLES = int(os.environ.get("CRYOLIKE_HYPOTHESIS_EXAMPLES", "40"))

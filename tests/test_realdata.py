@@ -18,12 +18,12 @@ import pytest
 import starfile
 from datagen import synthetic_images, write_mrc_stack
 
-from cryolike_hydra.cryosparc import load_cs_array, read_cs
-from cryolike_hydra.errors import InputError, InputFileNotFoundError
-from cryolike_hydra.image_reader import StackFile
-from cryolike_hydra.mrc import read_mrc_header
-from cryolike_hydra.pixel_size import resolve_pixel_size
-from cryolike_hydra.star import read_indexed_star, read_paired_star
+from cryolike_hydra.core.errors import InputError, InputFileNotFoundError
+from cryolike_hydra.plan.pixel_size import resolve_pixel_size
+from cryolike_hydra.readers.cryosparc import load_cs_array, read_cs
+from cryolike_hydra.readers.image_reader import StackFile
+from cryolike_hydra.readers.mrc import read_mrc_header
+from cryolike_hydra.readers.star import read_indexed_star, read_paired_star
 
 
 def realdata_root() -> Path | None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from cryolike_hydra import report
-from cryolike_hydra.errors import InputError
+from cryolike_hydra.cli import report
+from cryolike_hydra.core.errors import InputError
 
 
 def summary(folder: str, factor: int, *, images: int = 7, stacks: int = 2, seconds: float = 0.5,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cryolike_hydra import cli
-from cryolike_hydra.hydra_files import RunLog
+from cryolike_hydra.cli.hydra_files import RunLog
 
 HYDRA_FILES = {".hydra", ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "cryolike_convert.log"}
 CONVERSION = {"phys", "phys/particles_phys_stack_000000.pt", "fft", "fft/particles_fourier_stack_000000.pt",
@@ -131,7 +131,7 @@ def test_a_resumed_run_appends_to_the_log(cwd: Path) -> None:
 
 def test_a_run_stopped_after_writing_keeps_its_log_with_the_error(cwd: Path, monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from cryolike_hydra import processing
+    from cryolike_hydra.transform import processing
 
     calls = {"n": 0}
     real = processing.ImageProcessor.__call__

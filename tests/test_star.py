@@ -18,9 +18,9 @@ from datagen import (
     write_star_relion31,
 )
 
-import cryolike_hydra.star as star_module
-from cryolike_hydra.errors import InputError, InputFileNotFoundError
-from cryolike_hydra.star import read_indexed_star, read_paired_star
+import cryolike_hydra.readers.star as star_module
+from cryolike_hydra.core.errors import InputError, InputFileNotFoundError
+from cryolike_hydra.readers.star import read_indexed_star, read_paired_star
 
 REQUIRED = ["rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle", "rlnVoltage", "rlnSphericalAberration"]
 
@@ -300,8 +300,8 @@ def test_optics_group_labels_match_as_numbers(tmp_path: Path) -> None:
 
 
 def test_column_defaults_match_the_particle_table_defaults() -> None:
-    from cryolike_hydra.columns import CTF_COLUMNS
-    from cryolike_hydra.particles import make_table
+    from cryolike_hydra.core.columns import CTF_COLUMNS
+    from cryolike_hydra.core.particles import make_table
 
     required = {c.field: 1.0 for c in CTF_COLUMNS if c.required}
     table = make_table(1, "m", source_file=["s"], source_index=[0], **required)
@@ -342,7 +342,7 @@ def test_a_hash_in_an_unquoted_value_names_row_and_column(tmp_path: Path) -> Non
 
 def test_repeated_blocks_are_found_across_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The text is scanned in chunks of whole lines: a block name at a chunk boundary is still seen."""
-    import cryolike_hydra.star_text as star_text
+    import cryolike_hydra.readers.star_text as star_text
 
     monkeypatch.setattr(star_text, "_CHUNK", 7)
     block = HASH_STAR + "000001@a.mrcs 10000 9000 45 300 2.7\n"

@@ -15,18 +15,18 @@ import numpy as np
 import pytest
 import torch
 
-import cryolike_hydra.stack_pipeline as pipeline_module
-from cryolike_hydra.batching import Batching, BatchPlan, plan_stacks
+import cryolike_hydra.pipeline.runner as pipeline_module
 from cryolike_hydra.convert_particle_stacks import convert_particle_stacks_from_indexed_star_files
-from cryolike_hydra.converter import _account
+from cryolike_hydra.core.particles import ParticleTable, make_table
 from cryolike_hydra.descriptor import ImageDescriptor
-from cryolike_hydra.image_reader import ParticleImageReader
-from cryolike_hydra.mrc import read_mrc_header
-from cryolike_hydra.particles import ParticleTable, make_table
-from cryolike_hydra.processing import ImageProcessor
-from cryolike_hydra.stack_pipeline import Accountant
-from cryolike_hydra.streaming import HostBuffers
-from cryolike_hydra.writer import StagedStack
+from cryolike_hydra.pipeline.converter import _account
+from cryolike_hydra.pipeline.runner import Accountant
+from cryolike_hydra.plan.batching import Batching, BatchPlan, plan_stacks
+from cryolike_hydra.readers.image_reader import ParticleImageReader
+from cryolike_hydra.readers.mrc import read_mrc_header
+from cryolike_hydra.transform.processing import ImageProcessor
+from cryolike_hydra.transform.streaming import HostBuffers
+from cryolike_hydra.writers.stack_writer import StagedStack
 
 
 def _accounting(table: ParticleTable, plan: BatchPlan, recorded: dict[int, Any]) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from omegaconf import OmegaConf
 from test_cli import PREFIX, input_overrides, run_script
 from test_report import summary, write_summary
 
-from cryolike_hydra import sweep
-from cryolike_hydra.errors import (
+from cryolike_hydra.cli import sweep
+from cryolike_hydra.core.errors import (
     ConfigError,
     CryolikeError,
     InputError,

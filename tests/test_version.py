@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cryolike_hydra import __version__
-from cryolike_hydra.software_versions import torch_build, version_lines
+from cryolike_hydra.cli.software_versions import torch_build, version_lines
 
 
 def console_script() -> str:

@@ -6,6 +6,6 @@ Importing this package registers the typed schemas the YAML files extend, so tha
 
 from __future__ import annotations
 
-from cryolike_hydra.config import register_configs
+from cryolike_hydra.cli.schemas import register_configs
 
 register_configs()

@@ -18,9 +18,7 @@ from typing import Any
 import datagen
 import numpy as np
 
-from cryolike_hydra.converter import ConversionSummary, ParticleStackConverter
-from cryolike_hydra.descriptor import write_params
-from cryolike_hydra.errors import (
+from cryolike_hydra.core.errors import (
     ConfigError,
     CryolikeError,
     InputError,
@@ -29,6 +27,8 @@ from cryolike_hydra.errors import (
     OutputExistsError,
     setting,
 )
+from cryolike_hydra.descriptor import write_params
+from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
 
 PREPARE = {
     "star_files": "prepare_star_files",

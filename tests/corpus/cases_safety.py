@@ -34,7 +34,7 @@ from corpus.cases import (
     _star_text,
     _write_quietly,
 )
-from cryolike_hydra.errors import ConfigError, InputFileNotFoundError, MrcFormatError, OutputExistsError, setting
+from cryolike_hydra.core.errors import ConfigError, InputFileNotFoundError, MrcFormatError, OutputExistsError, setting
 
 # Folder locks taken by the cases below, held for the whole test session (a lock dies with its descriptor).
 HELD_LOCKS: list[object] = []
@@ -526,7 +526,7 @@ def occupied_by_files_not_ours(d: Path) -> Built:
 
 def output_folder_in_use(d: Path) -> Built:
     """Another conversion (here: this test process) holds the folder's lock."""
-    from cryolike_hydra.folder_lock import FolderLock
+    from cryolike_hydra.writers.folder_lock import FolderLock
 
     run = _good_input(d)
     out = d / "out"

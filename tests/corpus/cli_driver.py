@@ -14,7 +14,7 @@ import os
 import sys
 
 from cryolike_hydra.cli import main
-from cryolike_hydra.paths import clear_path_cache
+from cryolike_hydra.readers.paths import clear_path_cache
 
 
 def run_all(jobs: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -1,0 +1,242 @@
+"""The ``cryolike-convert`` command: a thin Hydra entry around :func:`run`.
+
+Hydra composes ``cryolike_hydra/conf/config.yaml`` with the command-line overrides; the composed
+config becomes typed objects (:mod:`cryolike_hydra.config`, whose ``__post_init__`` checks ranges)
+and :func:`run` builds and drives the converter. :func:`main` turns every configuration or input
+error into one line ``cryolike-convert: error: ...`` on stderr and an exit code (2: configuration,
+1: input); ``HYDRA_FULL_ERROR=1`` or ``debug=true`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO, cast
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from ..core.errors import ConfigError, SweepRefused, use_names
+from .command_errors import EXIT_CONFIG, EXIT_OK, error_line, exit_code_and_message
+from .hydra_files import HydraFiles, job_log, remove_unused_run_folders
+from .interrupts import terminate_as_interrupt
+from .schemas import (
+    ConvertConfig,
+    CryosparcInput,
+    CryosparcJobInput,
+    DescriptorConfig,
+    IndexedStarInput,
+    InputConfig,
+    StarFilesInput,
+    command_line_name,
+    register_configs,
+)
+from .sweep import claim_output_folder, failed_jobs, remove_unfinished_records
+
+if TYPE_CHECKING:
+    from ..core.descriptor import DescriptorSpec
+    from ..pipeline.converter import ConversionSummary, ParticleStackConverter, RunFiles
+
+PROG = "cryolike-convert"
+EXIT_BROKEN_PIPE = 128 + int(signal.SIGPIPE)  # what a shell reports for a reader that went away
+log = logging.getLogger(__name__)
+register_configs()
+
+
+def to_config(cfg: DictConfig) -> ConvertConfig:
+    """The composed DictConfig as typed objects; raises ConfigError / omegaconf errors when invalid."""
+    config = OmegaConf.to_object(cfg)
+    if not isinstance(config, ConvertConfig):  # pragma: no cover - the primary schema guarantees it
+        raise ConfigError(f"the composed config is a {type(config).__name__}, not a ConvertConfig")
+    return config
+
+
+def descriptor_argument(descriptor: DescriptorConfig) -> str | DescriptorSpec:
+    """What the converter takes as ``image_descriptor``: the params file path or an inline spec."""
+    if descriptor.params_file is not None:
+        return descriptor.params_file
+    from ..core.descriptor import DescriptorSpec
+
+    return DescriptorSpec(
+        n_pixels=descriptor.n_pixels,
+        pixel_size=descriptor.pixel_size,
+        precision="single" if descriptor.precision is None else descriptor.precision.value,
+        resolution_factor=descriptor.resolution_factor,
+        n_inplanes=descriptor.n_inplanes,
+    )
+
+
+def prepare_input(converter: ParticleStackConverter, source: InputConfig) -> None:
+    """Load the converter with the input named by the ``input`` group."""
+    if isinstance(source, StarFilesInput):
+        converter.prepare_star_files(
+            list(source.star_file_list),
+            list(source.particle_file_list),
+            defocus_angle_is_degree=source.defocus_angle_is_degree,
+            phase_shift_is_degree=source.phase_shift_is_degree,
+        )
+    elif isinstance(source, IndexedStarInput):
+        converter.prepare_indexed_star_file(source.star_file, folder_mrc=source.folder_mrc)
+    elif isinstance(source, CryosparcInput):
+        converter.prepare_indexed_cryosparc(source.file_cs, folder_cryosparc=source.folder_cryosparc)
+    elif isinstance(source, CryosparcJobInput):
+        converter.prepare_sequential_cryosparc(source.folder_cryosparc, source.job_number)
+    else:  # pragma: no cover - the input group has exactly these options
+        raise ConfigError("unknown input", field="input", value=type(source).__name__)
+
+
+def run(
+    config: ConvertConfig,
+    run_config: dict[str, Any] | None = None,
+    run_files: RunFiles | None = None,
+) -> ConversionSummary:
+    """Convert the input described by ``config`` (no Hydra needed: build a ConvertConfig yourself).
+
+    ``run_config``: the composed configuration as plain data, kept in the output's manifest;
+    ``run_files``: see ``ParticleStackConverter`` (the command writes Hydra's files with it).
+    """
+    from ..pipeline.converter import ParticleStackConverter  # here: --help and config errors need no torch import
+
+    converter = ParticleStackConverter(
+        descriptor_argument(config.descriptor),
+        folder_output=config.output.folder,
+        n_stacks_max=config.output.n_stacks_max,
+        pixel_size=config.pixel_size,
+        downsample_factor=config.downsample.factor,
+        downsample_type=config.downsample.type.value,
+        flag_plots=config.output.plots,
+        overwrite=config.output.overwrite,
+        resume=config.output.resume,
+        device=config.device.value,
+        dry_run=config.dry_run,
+        run_config=run_config,
+        run_files=run_files,
+    )
+    prepare_input(converter, config.input)
+    return converter.convert_stacks(batch_size=config.batching.batch_size, batching=config.batching.mode.value)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://cryolike_hydra.conf", config_name="config")
+def hydra_app(cfg: DictConfig) -> dict[str, Any]:
+    """The Hydra task: typed config, then :func:`run`. Returns the run summary (for the sweep table)."""
+    config = to_config(cfg)
+    claim_output_folder(config.output.folder)  # in a sweep: no two jobs write into one folder
+    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    run_config = {str(key): value for key, value in plain.items()} if isinstance(plain, dict) else None
+    # .hydra/ and the log go into the output folder once it is this run's, not into a folder of Hydra's
+    files = HydraFiles(cfg, job_log(), describe=error_line)
+    return run(config, run_config, run_files=files).to_dict()
+
+
+# ---------------------------------------------------------------------------------------- main
+_TRUE = {"1", "true", "yes", "on"}
+_INPUT_CHOICE = re.compile(r"^\+{0,2}input=")
+HELP_INPUT = "indexed_star"
+_DEBUG_OVERRIDE = re.compile(r"^\+{0,2}debug=(.*)$", re.IGNORECASE)
+
+
+def _traceback_requested(args: Sequence[str], full_error_env: str | None) -> bool:
+    if full_error_env is not None and full_error_env.strip().lower() in _TRUE:
+        return True
+    for arg in args:
+        match = _DEBUG_OVERRIDE.match(arg)
+        if match and match.group(1).strip().lower() in _TRUE:
+            return True
+    return False
+
+
+class _DropJobErrorLine:
+    """A stderr that drops Hydra's ``Error executing job with overrides: [...]`` line of a single run:
+    the one-line error that :func:`main` prints names the problem and follows it."""
+
+    PREFIX = "Error executing job with overrides:"
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if text.startswith(self.PREFIX):
+            return len(text)
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _flush_stdout() -> bool:
+    """Flush stdout; False when its reader has gone (then stdout is pointed at /dev/null, so that the
+    interpreter's own flush at exit does not print a BrokenPipeError either)."""
+    try:
+        sys.stdout.flush()
+        return True
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass  # a stdout without a descriptor (tests): nothing to silence
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script ``cryolike-convert``; ``argv`` defaults to ``sys.argv[1:]``. Returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--version" in args:  # ours, not Hydra's own --version (which names only Hydra's)
+        from .software_versions import version_lines
+
+        sys.stdout.write("\n".join(version_lines()) + "\n")
+        return EXIT_OK
+    user_full_error = os.environ.get("HYDRA_FULL_ERROR")
+    show_traceback = _traceback_requested(args, user_full_error)
+    multirun = any(arg in ("-m", "--multirun") or arg.lower() == "hydra.mode=multirun" for arg in args)
+    if any(arg in ("-h", "--help") for arg in args) and not any(_INPUT_CHOICE.match(arg) for arg in args):
+        args.append(f"input={HELP_INPUT}")  # --help composes the config, which needs an input
+    saved_argv, saved_stderr = sys.argv, sys.stderr
+    sys.argv = [PROG, *args]
+    sys.stderr = cast(TextIO, _DropJobErrorLine(saved_stderr))  # our error line names the job instead
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
+    api_names = use_names(command_line_name)  # messages name settings as overrides (output.overwrite=true)
+    try:
+        with terminate_as_interrupt():
+            hydra_app()
+        if not _flush_stdout():
+            return EXIT_BROKEN_PIPE
+    except SystemExit as exc:  # --help, --cfg, argparse errors
+        code = exc.code
+        if not _flush_stdout():  # e.g. ``--help | head``: the reader has gone, and that is fine
+            return EXIT_BROKEN_PIPE
+        return code if isinstance(code, int) else (0 if code is None else EXIT_CONFIG)
+    except BrokenPipeError:
+        _flush_stdout()
+        return EXIT_BROKEN_PIPE
+    except (KeyboardInterrupt, SweepRefused, Exception) as exc:  # Ctrl-C and SIGTERM too (interrupts.py)
+        code, message = exit_code_and_message(exc)
+        if show_traceback and not isinstance(exc, KeyboardInterrupt | SweepRefused):
+            traceback.print_exception(exc)
+        failed = failed_jobs() if multirun and not isinstance(exc, KeyboardInterrupt) else []
+        if failed:  # one line per failed job of the sweep, naming it
+            for job in failed:
+                sys.stderr.write(f"{PROG}: error: sweep job #{job.num} ({job.overrides}): {job.message}\n")
+        else:
+            sys.stderr.write(f"{PROG}: error: {message}\n")
+        return code
+    finally:
+        remove_unfinished_records()  # a sweep stopped by an error leaves no record in its folder
+        remove_unused_run_folders()  # and no run folder of Hydra's that nothing was written into
+        sys.argv, sys.stderr = saved_argv, saved_stderr
+        use_names(api_names)
+        if user_full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = user_full_error
+    return EXIT_OK
+

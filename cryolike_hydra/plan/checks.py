@@ -1,0 +1,142 @@
+"""Checks of the particle table against its MRC files and the settings, done before any output.
+
+Everything that can be known without reading pixel data is checked here: every file's header, every
+row's index, one box size, divisibility by the downsampling factor, one pixel size, and the image
+descriptor's size.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..core.descriptor import DescriptorSpec, ImageDescriptor, read_params
+from ..core.errors import ConfigError, InputError, render, setting
+from ..core.particles import ParticleTable
+from ..readers.mrc import MrcStackInfo, read_mrc_header
+from ..readers.paths import folder_option_for
+from .pixel_size import resolve_pixel_size
+
+log = logging.getLogger(__name__)
+
+DescriptorSource = ImageDescriptor | DescriptorSpec | str | Path | None
+# A 1-pixel image minus its mean is 0: every stored image would be zeros.
+MIN_STORED_PIXELS = 2
+
+
+@dataclass(frozen=True)
+class CheckedInput:
+    headers: dict[str, MrcStackInfo]  # by source_file
+    box: int  # side of the input images, pixels
+    pixel_size: float  # of the input images, Å
+    descriptor: ImageDescriptor  # of the stored (downsampled) images
+
+
+def read_headers(table: ParticleTable) -> dict[str, MrcStackInfo]:
+    return {str(path): read_mrc_header(path) for path in dict.fromkeys(table.source_file.tolist())}
+
+
+def check_indices(table: ParticleTable, headers: dict[str, MrcStackInfo]) -> None:
+    """Every row's image index must exist in its file."""
+    counts = np.array([headers[str(f)].n_images for f in table.source_file], dtype=np.int64)
+    bad = np.flatnonzero((table.source_index < 0) | (table.source_index >= counts))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(
+            f"image index {int(table.source_index[i])} (0-based) is out of range: "
+            f"{table.source_file[i]} holds {int(counts[i])} images ({bad.size} rows affected)",
+            file=table.metadata_file,
+            row=int(table.source_row[i]),
+            fix=f"check that the metadata belongs to this stack, or point {folder_option_for(table.metadata_file)} "
+            "at the right files",
+        )
+
+
+def check_box(headers: dict[str, MrcStackInfo], downsample_factor: int) -> int:
+    boxes = {(h.ny, h.nx): path for path, h in headers.items()}
+    if len(boxes) > 1:
+        listing = "; ".join(f"{ny}x{nx} in {path}" for (ny, nx), path in boxes.items())
+        raise InputError(
+            f"the input stacks have different image sizes ({listing})",
+            fix="convert stacks of different box sizes separately",
+        )
+    (ny, nx), path = next(iter(boxes.items()))
+    if ny != nx:
+        raise InputError(f"images are {ny}x{nx}, not square", file=path, fix="re-extract square particle boxes")
+    if ny % downsample_factor:
+        raise ConfigError(
+            f"the box of {ny} pixels (in {path}) is not divisible by the downsampling factor",
+            field=setting("downsample_factor"),
+            value=downsample_factor,
+            fix=f"choose a factor that divides {ny}",
+        )
+    if ny // downsample_factor < MIN_STORED_PIXELS:
+        largest = max(f for f in range(1, ny // MIN_STORED_PIXELS + 1) if ny % f == 0)
+        raise ConfigError(
+            f"downsampling the box of {ny} pixels (in {path}) by {downsample_factor} leaves images of "
+            f"{ny // downsample_factor} x {ny // downsample_factor} pixels, which centring turns into zeros",
+            field=setting("downsample_factor"),
+            value=downsample_factor,
+            fix=f"choose a factor of at most {largest} (one that leaves at least {MIN_STORED_PIXELS} x "
+            f"{MIN_STORED_PIXELS} pixels)",
+        )
+    return ny
+
+
+def resolve_descriptor(
+    source: DescriptorSource, n_pixels: int, pixel_size: float
+) -> ImageDescriptor:
+    """The descriptor for stored images of ``n_pixels`` at ``pixel_size`` Å (after downsampling)."""
+    if source is None:
+        source = DescriptorSpec()
+    if isinstance(source, DescriptorSpec):
+        descriptor = source.resolve(n_pixels, pixel_size)
+        origin = "the inline descriptor"
+        # n_pixels was given inline (unset, it is the images' own): set it right or leave it unset
+        fix = f"set {setting('n_pixels', n_pixels)}, or leave {setting('n_pixels')} unset (the images' size)"
+    elif isinstance(source, ImageDescriptor):
+        descriptor, origin = source, "the image descriptor"
+        fix = f"give an ImageDescriptor for {n_pixels} pixels, or a DescriptorSpec (sizes from the images)"
+    else:
+        descriptor, origin = read_params(source), str(source)
+        fix = (f"make the params file for images of {n_pixels} pixels, or leave {setting('params_input')} unset: "
+               "the descriptor is then made for the images (their size and pixel size)")
+    if descriptor.n_pixels != n_pixels:
+        raise ConfigError(
+            f"{origin} describes images of {descriptor.n_pixels} pixels but the (downsampled) images "
+            f"have {n_pixels}",
+            field=setting("n_pixels"),
+            value=descriptor.n_pixels,
+            fix=fix,
+        )
+    if np.isclose(descriptor.pixel_size, pixel_size, rtol=1e-3):
+        # CryoLike's likelihood refuses images whose pixel size is not exactly its templates' (made from
+        # the same params file); within 0.1% the difference is rounding (1.1 Å x 3 != 3.3 Å) or a
+        # pixel size derived from detector pixel and magnification: the params file's value is stored.
+        return descriptor
+    log.warning(
+        "%s gives pixel size %.6g Å but the (downsampled) images have %.6g Å; storing %.6g Å. CryoLike's "
+        "likelihood will refuse these stacks with templates made from %s (it requires equal pixel sizes): "
+        "make the params file for %.6g Å, or, if the metadata's pixel size is wrong, give %s",
+        origin, descriptor.pixel_size, pixel_size, pixel_size, origin, pixel_size, render(setting("pixel_size")),
+    )
+    return replace(descriptor, pixel_size=pixel_size)
+
+
+def check_input(
+    table: ParticleTable,
+    *,
+    manual_pixel_size: float | None,
+    downsample_factor: int,
+    descriptor_source: DescriptorSource,
+) -> CheckedInput:
+    headers = read_headers(table)
+    check_indices(table, headers)
+    box = check_box(headers, downsample_factor)
+    voxel_sizes = {path: h.voxel_size for path, h in headers.items()}
+    pixel_size = resolve_pixel_size(table, manual_pixel_size, voxel_sizes)
+    descriptor = resolve_descriptor(descriptor_source, box // downsample_factor, pixel_size * downsample_factor)
+    return CheckedInput(headers=headers, box=box, pixel_size=pixel_size, descriptor=descriptor)
