@@ -34,33 +34,37 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import DEFAULT_PIXEL_SIZE, MachineLoad, _templates, particle_images  # noqa: E402
-from cryolike_hydra.core.stack_files import StackFiles  # noqa: E402
+from cryolike_hydra.core.output_layout import StackFiles  # noqa: E402
 from cryolike_hydra.descriptor import ImageDescriptor  # noqa: E402
 from cryolike_hydra.transform.processing import ImageProcessor  # noqa: E402
 from cryolike_hydra.writers import plots  # noqa: E402
 from cryolike_hydra.writers.atomic import atomic_write  # noqa: E402
 from cryolike_hydra.writers.stack_writer import tensor_writer  # noqa: E402
 
-# Where the modules that the plots of revisions before the package's subpackages imported (relatively) are now.
+# Modules that the plots of earlier revisions import, and where they are now (the package was split into
+# subpackages after 36577fa, and its stack_files module after that).
 _MOVED = {"atomic": "writers.atomic", "writer": "writers.stack_writer", "plot_canvas": "writers.plot_canvas",
-          "polar_grid": "core.polar_grid", "stack_files": "core.stack_files"}
+          "polar_grid": "core.polar_grid", "stack_files": "core.output_layout",
+          "core.stack_files": "core.output_layout"}
 
 
 def _baseline_module(ref: str) -> types.ModuleType:
-    """The plots module as it was at git revision ``ref``, imported beside ours (its relative imports resolve
-    to our modules)."""
+    """The plots module as it was at git revision ``ref``, imported beside ours (its imports resolve to our
+    modules, where they are now)."""
     for path in ("cryolike_hydra/writers/plots.py", "cryolike_hydra/plots.py"):
         shown = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True)
         if shown.returncode == 0:
             break
     else:
         raise SystemExit(f"no plots module at {ref}: {shown.stderr.strip()}")
-    source = shown.stdout
-    if path == "cryolike_hydra/plots.py":  # the flat layout: its sibling modules have moved
-        source = re.sub(r"^from \.(\w+) import", lambda m: f"from cryolike_hydra.{_MOVED.get(m[1], m[1])} import",
-                        source, flags=re.M)
+    package = path.removesuffix("/plots.py").replace("/", ".").split(".")
+
+    def absolute(match: re.Match[str]) -> str:
+        base = ".".join([*package[: len(package) - len(match[1]) + 1], match[2]]).removeprefix("cryolike_hydra.")
+        return f"from cryolike_hydra.{_MOVED.get(base, base)} import"
+
+    source = re.sub(r"^from (\.+)([\w.]+) import", absolute, shown.stdout, flags=re.M)
     module = types.ModuleType(f"cryolike_hydra.writers._plots_at_{ref}")
-    module.__package__ = "cryolike_hydra.writers"
     exec(compile(source, f"{ref}:{path}", "exec"), module.__dict__)
     return module
 

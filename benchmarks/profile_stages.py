@@ -30,7 +30,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import MachineLoad, make_stack, run_conversion  # noqa: E402
-from cryolike_hydra.core.stack_files import StackFiles, stack_metadata  # noqa: E402
+from cryolike_hydra.core.output_layout import StackFiles
+from cryolike_hydra.core.stack_metadata import stack_metadata  # noqa: E402
 from cryolike_hydra.descriptor import DescriptorSpec  # noqa: E402
 from cryolike_hydra.plan.batching import plan_stacks  # noqa: E402
 from cryolike_hydra.plan.checks import check_input  # noqa: E402

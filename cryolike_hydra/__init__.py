@@ -34,7 +34,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # Lazy, so that `import cryolike_hydra` (e.g. for __version__) does not import torch.
     if name == "write_params":
-        from .descriptor import write_params
+        from .writers.params_file import write_params
 
         return write_params
     if name in __all__:

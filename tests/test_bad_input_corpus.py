@@ -17,8 +17,8 @@ from corpus.cases import CASES as FIRST_CASES
 from corpus.cases import Built, Case
 from corpus.cases_safety import SAFETY_CASES
 
-from cryolike_hydra.cli.schemas import command_line_name
-from cryolike_hydra.core.errors import CryolikeError, render, use_names
+from cryolike_hydra.core.errors import CryolikeError
+from cryolike_hydra.core.setting_names import command_line_name, render, use_names
 
 PREFIX = "cryolike-convert: error: "
 TESTS = Path(__file__).parent

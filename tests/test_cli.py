@@ -16,7 +16,7 @@ import torch
 
 from cryolike_hydra import cli
 from cryolike_hydra.cli.command_errors import exit_code_and_message
-from cryolike_hydra.cli.schemas import (
+from cryolike_hydra.config import (
     BatchingConfig,
     BatchingMode,
     ConvertConfig,

@@ -14,8 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cryolike_hydra.cli import to_config
-from cryolike_hydra.cli.schemas import (
-    DEFAULT_BATCHING,
+from cryolike_hydra.cli.schemas import format_config_error
+from cryolike_hydra.config import (
     BatchingConfig,
     BatchingMode,
     ConvertConfig,
@@ -30,7 +30,6 @@ from cryolike_hydra.cli.schemas import (
     OutputConfig,
     Precision,
     StarFilesInput,
-    format_config_error,
 )
 from cryolike_hydra.core.errors import ConfigError
 
@@ -137,7 +136,7 @@ def test_input_values_arrive_typed(hydra_conf: None) -> None:
 @pytest.mark.parametrize("kind", list(InputKind))
 def test_batching_default_follows_the_input(hydra_conf: None, kind: InputKind) -> None:
     config = build([f"input={kind.value}", *REQUIRED[kind.value], "output.folder=o"])
-    assert config.batching.mode is DEFAULT_BATCHING[kind]
+    assert config.batching.mode is kind.default_batching
     assert config.batching.mode is (BatchingMode.per_file if kind is InputKind.star_files else BatchingMode.restack)
 
 

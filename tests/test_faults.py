@@ -28,9 +28,10 @@ import pytest
 from cryolike_hydra import cli
 from cryolike_hydra.cli.command_errors import exit_code_and_message
 from cryolike_hydra.core.errors import InputError, OutputInUseError, OutputWriteError
+from cryolike_hydra.core.output_layout import MANIFEST_FILE
 from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
 from cryolike_hydra.writers.folder_lock import LOCK_FILE, FolderLock
-from cryolike_hydra.writers.output_folder import MANIFEST_FILE, STAGING_FOLDER
+from cryolike_hydra.writers.output_folder import STAGING_FOLDER
 
 PREFIX = "cryolike-convert: error: "
 TESTS = Path(__file__).parent

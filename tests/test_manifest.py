@@ -16,12 +16,13 @@ import torch
 
 from cryolike_hydra import __version__, cli
 from cryolike_hydra.core.errors import OutputExistsError
+from cryolike_hydra.core.output_layout import MANIFEST_FILE, StackFiles
 from cryolike_hydra.core.particles import make_table
-from cryolike_hydra.core.stack_files import StackFiles, stack_metadata
+from cryolike_hydra.core.stack_metadata import stack_metadata
 from cryolike_hydra.descriptor import ImageDescriptor
 from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
 from cryolike_hydra.writers.manifest import load_manifest
-from cryolike_hydra.writers.output_folder import MANIFEST_FILE, OutputFolder
+from cryolike_hydra.writers.output_folder import OutputFolder
 from cryolike_hydra.writers.stack_writer import write_stack
 
 RUN_CONFIG = {"input": {"star_file": "particles.star"}, "batching": {"batch_size": 4}, "note": "from the CLI"}

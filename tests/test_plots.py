@@ -15,7 +15,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from PIL import Image
 
-from cryolike_hydra.core.stack_files import StackFiles
+from cryolike_hydra.core.output_layout import StackFiles
 from cryolike_hydra.descriptor import ImageDescriptor
 from cryolike_hydra.plan.disk_space import PLOT_BYTES
 from cryolike_hydra.transform.processing import ImageProcessor

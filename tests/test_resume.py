@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 
 from cryolike_hydra.core.errors import InputError, OutputExistsError
+from cryolike_hydra.core.output_layout import MANIFEST_FILE, SUMMARY_FILE
 from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
-from cryolike_hydra.writers.output_folder import MANIFEST_FILE, SUMMARY_FILE
 
 N_IMAGES, BATCH = 14, 4  # 4 stacks: 4 + 4 + 4 + 2 images
 # run_summary.json records how the run went (timings, stacks taken over): the one output allowed to differ.

@@ -16,8 +16,8 @@ from omegaconf import DictConfig
 from test_cli import QUIET, one_error_line
 
 from cryolike_hydra import cli
-from cryolike_hydra.cli.schemas import API_TO_HYDRA, command_line_name
-from cryolike_hydra.core.errors import ConfigError, CryolikeError, render, setting, use_names
+from cryolike_hydra.core.errors import ConfigError, CryolikeError
+from cryolike_hydra.core.setting_names import API_TO_HYDRA, command_line_name, render, setting, use_names
 from cryolike_hydra.descriptor import DescriptorSpec, write_params
 from cryolike_hydra.pipeline.converter import ParticleStackConverter
 from cryolike_hydra.plan.devices import no_gpu_possible

@@ -17,11 +17,12 @@ import torch
 
 import cryolike_hydra.pipeline.runner as pipeline_module
 from cryolike_hydra.convert_particle_stacks import convert_particle_stacks_from_indexed_star_files
+from cryolike_hydra.core.choices import BatchingMode
 from cryolike_hydra.core.particles import ParticleTable, make_table
 from cryolike_hydra.descriptor import ImageDescriptor
 from cryolike_hydra.pipeline.converter import _account
 from cryolike_hydra.pipeline.runner import Accountant
-from cryolike_hydra.plan.batching import Batching, BatchPlan, plan_stacks
+from cryolike_hydra.plan.batching import BatchPlan, plan_stacks
 from cryolike_hydra.readers.image_reader import ParticleImageReader
 from cryolike_hydra.readers.mrc import read_mrc_header
 from cryolike_hydra.transform.processing import ImageProcessor
@@ -322,7 +323,7 @@ def test_incremental_accounting_matches_the_full_recount() -> None:
     rng = np.random.default_rng(3)
     files = np.array([f"/data/stack_{i}.mrcs" for i in rng.integers(0, 6, 500)], dtype=object)
     table = _table(list(files), rng.integers(0, 50, 500))
-    plan = plan_stacks(table, 37, Batching.PER_FILE, n_stacks_max=20)
+    plan = plan_stacks(table, 37, BatchingMode.per_file, n_stacks_max=20)
     accountant = Accountant(table, plan)
     counters = [s.counter for s in plan.stacks]
     for recorded in ([], counters[:3], counters[:11], counters[2:9], counters, [*counters, 999]):

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ..core.errors import ConfigError, SweepRefused, use_names
-from .command_errors import EXIT_CONFIG, EXIT_OK, error_line, exit_code_and_message
+from ..core.errors import ConfigError
+from ..core.setting_names import command_line_name, use_names
+from .command_errors import EXIT_CONFIG, EXIT_OK, SweepRefused, error_line, exit_code_and_message
 from .hydra_files import HydraFiles, job_log, remove_unused_run_folders
 from .interrupts import terminate_as_interrupt
 from .schemas import (
@@ -33,7 +34,6 @@ from .schemas import (
     IndexedStarInput,
     InputConfig,
     StarFilesInput,
-    command_line_name,
     register_configs,
 )
 from .sweep import claim_output_folder, failed_jobs, remove_unfinished_records

@@ -9,11 +9,23 @@ from __future__ import annotations
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from ..core.errors import ConfigError, CryolikeError, SweepRefused, render, setting
+from ..core.errors import ConfigError, CryolikeError
+from ..core.setting_names import render, setting
 from .interrupts import signal_of
 from .schemas import format_config_error
 
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2
+
+
+class SweepRefused(BaseException):
+    """Stops a sweep from Hydra's ``on_multirun_start``, before its first job (``sweep.SweepCallback``).
+
+    Hydra turns an Exception raised in a callback into a warning and goes on; this is no Exception, so it
+    reaches the command, which reports ``error``."""
+
+    def __init__(self, error: ConfigError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def exit_code_and_message(exc: BaseException) -> tuple[int, str]:

@@ -183,7 +183,8 @@ class HydraFiles:
 def _conversion_state(folder: Path) -> dict[str, object]:
     """The conversion in ``folder`` as far as a run changes it: its stack files (size, mtime) and the bytes of
     its manifest and summary. Equal before and after a run that left it as it was."""
-    from ..writers.output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder  # here: no numpy for the command
+    from ..core.output_layout import MANIFEST_FILE, SUMMARY_FILE  # here: no numpy for the command
+    from ..writers.output_folder import OutputFolder
 
     state: dict[str, object] = {}
     for path in OutputFolder(folder).inventory().stack_files:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import CryolikeError, InputError, InputFileNotFoundError
+from ..core.output_layout import SUMMARY_FILE
 
-SUMMARY_FILE = "run_summary.json"
 TABLE_HEADER = ("factor", "type", "images", "stacks", "seconds", "images/s", "output folder")
 CSV_COLUMNS = (
     "factor",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, ClassVar, NoReturn
 
 from hydra.core.config_store import ConfigStore
@@ -24,50 +23,10 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
-from ..core.errors import ConfigError, is_placeholder
+from ..core.choices import BatchingMode, Device, DownsampleType, InputKind, Precision
+from ..core.errors import ConfigError
 
 PRIMARY_SCHEMA = "cryolike_convert_schema"
-
-
-class InputKind(Enum):
-    """The four input formats (SPEC §2); the names are the options of the ``input`` group."""
-
-    star_files = "star_files"
-    indexed_star = "indexed_star"
-    cryosparc = "cryosparc"
-    cryosparc_job = "cryosparc_job"
-
-
-class BatchingMode(Enum):
-    restack = "restack"
-    per_file = "per_file"
-
-
-class DownsampleType(Enum):
-    mean = "mean"
-    max = "max"
-
-
-class Precision(Enum):
-    single = "single"
-    double = "double"
-
-
-class Device(Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-# The batching each input uses unless the user picks one (seed: per-file only for paired STAR files).
-# input/star_files.yaml encodes the same choice (``override /batching@_global_.batching: per_file``);
-# tests/test_config.py keeps the two in step.
-DEFAULT_BATCHING = {
-    InputKind.star_files: BatchingMode.per_file,
-    InputKind.indexed_star: BatchingMode.restack,
-    InputKind.cryosparc: BatchingMode.restack,
-    InputKind.cryosparc_job: BatchingMode.restack,
-}
 
 
 def _fail(key: str, value: Any, rule: str) -> NoReturn:
@@ -259,76 +218,6 @@ class ConvertConfig:
 
     def __post_init__(self) -> None:
         _positive_float("pixel_size", self.pixel_size)
-
-
-# ------------------------------------------------------------------------ the API's names on the command line
-# Every setting that a message may name (errors.setting), by its Python API keyword (the wrappers', the
-# converter's, DescriptorSpec's), and the key a command-line user types for it. Messages name settings by
-# their API name; ``cryolike-convert`` renders them with these keys (tests/test_setting_names.py checks
-# that every key exists in the schemas above).
-API_TO_HYDRA = {
-    # the input group's keys keep their names
-    "star_file_list": "input.star_file_list",
-    "particle_file_list": "input.particle_file_list",
-    "defocus_angle_is_degree": "input.defocus_angle_is_degree",
-    "phase_shift_is_degree": "input.phase_shift_is_degree",
-    "star_file": "input.star_file",
-    "folder_mrc": "input.folder_mrc",
-    "file_cs": "input.file_cs",
-    "folder_cryosparc": "input.folder_cryosparc",
-    "job_number": "input.job_number",
-    # converter and wrapper keywords
-    "params_input": "descriptor.params_file",
-    "image_descriptor": "descriptor.params_file",
-    "folder_output": "output.folder",
-    "flag_plots": "output.plots",
-    "overwrite": "output.overwrite",
-    "resume": "output.resume",
-    "skip_exist": "output.resume",
-    "n_stacks_max": "output.n_stacks_max",
-    "batch_size": "batching.batch_size",
-    "batching": "batching",  # the group: batching=restack | per_file
-    "downsample_factor": "downsample.factor",
-    "downsample_type": "downsample.type",
-    "pixel_size": "pixel_size",
-    "device": "device",
-    "dry_run": "dry_run",
-    # DescriptorSpec's fields (its pixel_size is not in this table: the name means the manual one above)
-    "n_pixels": "descriptor.n_pixels",
-    "precision": "descriptor.precision",
-    "resolution_factor": "descriptor.resolution_factor",
-    "n_inplanes": "descriptor.n_inplanes",
-}
-# How the API calls each input kind, for messages that tell the user to pick another one.
-API_INPUT_FUNCTIONS = {
-    InputKind.star_files: "convert_particle_stacks_from_star_files",
-    InputKind.indexed_star: "convert_particle_stacks_from_indexed_star_files",
-    InputKind.cryosparc: "convert_particle_stacks_from_cryosparc",
-    InputKind.cryosparc_job: "convert_particle_stacks_from_cryosparc_restack",
-}
-_BARE = re.compile(r"^[\w./@:+-]+$")
-
-
-def override_value(value: Any) -> str:
-    """``value`` as it is written in an override (YAML-like: true, null, [a,b], quoted when needed)."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None:
-        return "null"
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(override_value(v) for v in value) + "]"
-    text = str(value)
-    if isinstance(value, str) and not _BARE.match(text) and not is_placeholder(value):
-        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return text
-
-
-def command_line_name(name: str, value: Any, has_value: bool) -> str:
-    """errors.setting rendered for ``cryolike-convert``: the override key, with its value."""
-    key = API_TO_HYDRA.get(name, name)
-    return f"{key}={override_value(value)}" if has_value else key
 
 
 def register_configs() -> None:

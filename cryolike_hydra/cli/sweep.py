@@ -42,10 +42,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from ..core.errors import ConfigError, CryolikeError, Namer, SweepRefused, use_names
-from .command_errors import error_line
-from .report import SUMMARY_FILE, RunRow, format_table, sort_rows
-from .schemas import command_line_name
+from ..core.errors import ConfigError, CryolikeError
+from ..core.output_layout import SUMMARY_FILE
+from ..core.setting_names import Namer, command_line_name, use_names
+from .command_errors import SweepRefused, error_line
+from .report import RunRow, format_table, sort_rows
 
 RECORD_FOLDER = ".cryolike_sweep"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"

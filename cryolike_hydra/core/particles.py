@@ -12,22 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from .columns import ANGLE_COLUMNS, CTF_COLUMNS
+
 # CTF / microscope values every table has, in the order the writer stores them.
-CTF_FIELDS = (
-    "defocus_u",
-    "defocus_v",
-    "defocus_angle",
-    "phase_shift",
-    "voltage",
-    "spherical_aberration",
-    "amplitude_contrast",
-    "ctf_bfactor",
-    "ctf_scalefactor",
-)
+CTF_FIELDS = tuple(column.field for column in CTF_COLUMNS)
 # Fields that must be constant within one output stack (CryoLike stores them as scalars).
 OPTICS_FIELDS = ("voltage", "spherical_aberration", "amplitude_contrast")
 # Optional orientation angles (radians); absent angles are None.
-ANGLE_FIELDS = ("angle_rotation", "angle_tilt", "angle_psi")
+ANGLE_FIELDS = tuple(column.field for column in ANGLE_COLUMNS)
+# CryoLike's values for optional CTF columns that a file does not have.
+CTF_DEFAULTS = {column.field: column.default for column in CTF_COLUMNS if column.default is not None}
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,16 +108,15 @@ class ParticleTable:
 def make_table(n: int, metadata_file: str, **columns: Any) -> ParticleTable:
     """Build a table from column arrays, filling CryoLike's defaults for optional CTF values.
 
-    Defaults: phase_shift 0, amplitude_contrast 0.1, ctf_bfactor 0, ctf_scalefactor 1,
-    source_row = 0..n-1. Scalars are broadcast to n rows.
+    Defaults: :data:`CTF_DEFAULTS` (phase_shift 0, amplitude_contrast 0.1, ctf_bfactor 0, ctf_scalefactor
+    1), source_row = 0..n-1. Scalars are broadcast to n rows.
     """
-    defaults = {"phase_shift": 0.0, "amplitude_contrast": 0.1, "ctf_bfactor": 0.0, "ctf_scalefactor": 1.0}
     values: dict[str, Any] = {"metadata_file": metadata_file}
     values["source_row"] = np.asarray(columns.pop("source_row", np.arange(n)), dtype=np.int64)
     values["source_file"] = np.asarray(columns.pop("source_file"), dtype=str)
     values["source_index"] = np.asarray(columns.pop("source_index"), dtype=np.int64)
     for name in CTF_FIELDS:
-        value = columns.pop(name, defaults.get(name))
+        value = columns.pop(name, CTF_DEFAULTS.get(name))
         if value is None:
             raise ValueError(f"make_table: column {name} is required")
         values[name] = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()

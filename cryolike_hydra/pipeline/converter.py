@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import numpy as np
 
 from .. import __version__
-from ..core.errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError, render, setting
+from ..core.choices import BatchingMode, InputKind
+from ..core.errors import ConfigError, CryolikeError, InputError, InputFileNotFoundError
+from ..core.output_layout import MANIFEST_FILE, SUMMARY_FILE, StackFiles
 from ..core.particles import ParticleTable
-from ..core.stack_files import StackFiles
-from ..plan.batching import Batching, BatchPlan, plan_stacks
+from ..core.setting_names import render, setting
+from ..plan.batching import BatchPlan, plan_stacks
 from ..plan.checks import CheckedInput, DescriptorSource, check_input
 from ..plan.devices import device_name, early_device
 from ..plan.disk_space import check_free_space, estimate_output_bytes, human_size
@@ -34,7 +36,7 @@ from ..readers.mrc import read_mrc_header
 from ..readers.star import read_indexed_star, read_paired_star
 from ..writers.folder_lock import check_not_in_use
 from ..writers.manifest import Manifest, check_resumable, describe_inputs, fingerprint
-from ..writers.output_folder import MANIFEST_FILE, SUMMARY_FILE, OutputFolder
+from ..writers.output_folder import OutputFolder
 from ..writers.overwrite import replace_with_staged, write_target
 from .dry_run import DryRunReport, ProblemLog, check_all, missing_stacks
 
@@ -180,7 +182,7 @@ class ParticleStackConverter:
         """The torch device the images are transformed on. Asking imports torch (seconds), which only a
         conversion that has passed every check does: ``cuda`` without a GPU is a ConfigError here."""
         if self._device is None:
-            from ..transform.processing import select_device
+            from ..transform.torch_terms import select_device
 
             self._device = select_device(self._device_type or self.device_name)
             self._device_type = self._device.type
@@ -307,7 +309,7 @@ class ParticleStackConverter:
     def convert_stacks(
         self,
         batch_size: int = 1024,
-        batching: Batching | str | bool | None = None,
+        batching: BatchingMode | str | bool | None = None,
         *,
         never_combine_input_files: bool = False,
     ) -> ConversionSummary:
@@ -320,14 +322,14 @@ class ParticleStackConverter:
         if isinstance(batching, bool):
             batching, never_combine_input_files = None, batching or never_combine_input_files
         if never_combine_input_files:
-            if batching is not None and str(getattr(batching, "value", batching)) != Batching.PER_FILE.value:
+            if batching is not None and str(getattr(batching, "value", batching)) != BatchingMode.per_file.value:
                 raise ConfigError("never_combine_input_files=True is per_file batching", field="batching",
                                   value=str(batching), fix="give one of the two")
-            batching = Batching.PER_FILE
+            batching = BatchingMode.per_file
         if not self._kinds:
             raise ConfigError("no input loaded", fix="call one of the prepare_* methods before convert_stacks")
         kinds = "+".join(dict.fromkeys(self._kinds))
-        mode = _batching_mode(batching, kinds)
+        mode = _batching_mode(batching, self._kinds)
         if self.dry_run:
             return self._dry_run(batch_size, mode, kinds, start)
         if not self._sources:  # every prepare_* call failed (and its error was caught by the caller)
@@ -366,7 +368,7 @@ class ParticleStackConverter:
         table: ParticleTable,
         checked: CheckedInput,
         plan: BatchPlan,
-        mode: Batching,
+        mode: BatchingMode,
         batch_size: int,
         kinds: str,
         start: float,
@@ -397,7 +399,7 @@ class ParticleStackConverter:
         self,
         table: ParticleTable,
         plan: BatchPlan,
-        batching: Batching,
+        batching: BatchingMode,
         batch_size: int,
         kinds: str,
         checked: CheckedInput,
@@ -432,7 +434,7 @@ class ParticleStackConverter:
             **extra,
         )
 
-    def _dry_run(self, batch_size: int, batching: Batching, kinds: str, start: float) -> ConversionSummary:
+    def _dry_run(self, batch_size: int, batching: BatchingMode, kinds: str, start: float) -> ConversionSummary:
         """Every check of a real run, collecting the problems; a report; nothing written."""
         problems = self._problems
         table = ParticleTable.concatenate([s.table for s in self._sources]) if self._sources else None
@@ -480,7 +482,7 @@ class ParticleStackConverter:
         self,
         table: ParticleTable,
         checked: CheckedInput,
-        batching: Batching,
+        batching: BatchingMode,
         batch_size: int,
     ) -> Manifest:
         # Everything that decides the bytes written, and nothing that may change on a resume
@@ -544,11 +546,13 @@ def _check_paired_kinds(stars: list[Any], mrcs: list[Any]) -> bool:
     return True
 
 
-def _batching_mode(batching: Batching | str | None, kinds: str) -> Batching:
+def _batching_mode(batching: BatchingMode | str | None, kinds: list[str]) -> BatchingMode:
+    """The batching asked for, else the inputs' default (restack when they differ)."""
     if batching is None:
-        return Batching.PER_FILE if kinds == "star_files" else Batching.RESTACK
+        defaults = {InputKind(kind).default_batching for kind in kinds}
+        return defaults.pop() if len(defaults) == 1 else BatchingMode.restack
     try:
-        return Batching(batching)
+        return BatchingMode(batching)
     except ValueError:
         raise ConfigError(
             "must be 'restack' or 'per_file'", field=setting("batching"), value=str(batching)

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..core import columns as C
-from ..core.errors import CryolikeError, InputError, InputFileNotFoundError, render, setting
+from ..core.errors import CryolikeError, InputError, InputFileNotFoundError
 from ..core.particles import OPTICS_FIELDS, ParticleTable
+from ..core.setting_names import render, setting
 from ..plan import memory as host_memory
 from ..plan.batching import BatchPlan
 from ..plan.checks import CheckedInput, DescriptorSource, check_box, check_indices, resolve_descriptor

@@ -19,21 +19,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..core.choices import BatchingMode, Precision
 from ..core.errors import InputError
+from ..core.output_layout import MANIFEST_FILE, StackFiles
 from ..core.particles import ParticleTable
-from ..core.stack_files import StackFiles, stack_metadata
-from ..plan.batching import Batching, BatchPlan, StackPlan
+from ..core.stack_metadata import stack_metadata
+from ..plan.batching import BatchPlan, StackPlan
 from ..plan.checks import CheckedInput
 from ..readers.image_reader import ParticleImageReader
-from ..transform.processing import TORCH_REAL, ImageProcessor
+from ..transform.processing import ImageProcessor
 from ..transform.streaming import HostBuffers, to_host
+from ..transform.torch_terms import torch_real
 from ..writers.manifest import Manifest, resume_from
-from ..writers.output_folder import MANIFEST_FILE, OutputFolder
+from ..writers.output_folder import OutputFolder
 from ..writers.stack_writer import StagedStack, stage_stack
 
 log = logging.getLogger(__name__)
-
-NUMPY_REAL = {"single": np.float32, "double": np.float64}
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def run_stacks(
     table: ParticleTable,
     checked: CheckedInput,
     plan: BatchPlan,
-    batching: Batching,
+    batching: BatchingMode,
     manifest: Manifest,
     folder: OutputFolder,
     options: RunOptions,
@@ -78,9 +79,9 @@ def run_stacks(
     folder.write_json(MANIFEST_FILE, manifest.to_json())
     descriptor = checked.descriptor
     processor = ImageProcessor(descriptor, options.downsample_factor, options.downsample_type, options.device)
-    reader = ParticleImageReader(table, checked.headers, np.dtype(NUMPY_REAL[descriptor.precision]))
+    reader = ParticleImageReader(table, checked.headers, Precision(descriptor.precision).real)
     buffers = HostBuffers(max((len(s.rows) for s in todo), default=0), checked.box, checked.box,
-                          TORCH_REAL[descriptor.precision], pin=options.device.type == "cuda")
+                          torch_real(descriptor.precision), pin=options.device.type == "cuda")
     written: list[Path] = []  # by this run, to take back if bad pixel data turns up
 
     def load(stack: StackPlan, slot: int) -> torch.Tensor:
@@ -99,7 +100,7 @@ def run_stacks(
         rows = table.take(stack.rows)
         per_file = (int(rows.source_index.min()), int(rows.source_index.max()) + 1)
         meta = stack_metadata(
-            rows, descriptor, checked.pixel_size, flags, per_file if batching is Batching.PER_FILE else None
+            rows, descriptor, checked.pixel_size, flags, per_file if batching is BatchingMode.per_file else None
         )
         staged = stage_stack(files, phys, fourier, meta)
         digests = staged.digests()

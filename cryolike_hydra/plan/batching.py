@@ -8,17 +8,13 @@ stack never mixes images of different voltage / Cs / amplitude contrast: a chang
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 
-from ..core.errors import ConfigError, setting
+from ..core.choices import BatchingMode
+from ..core.errors import ConfigError
 from ..core.particles import OPTICS_FIELDS, ParticleTable
-
-
-class Batching(str, Enum):
-    RESTACK = "restack"
-    PER_FILE = "per_file"
+from ..core.setting_names import setting
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,7 @@ class BatchPlan:
         return sum(len(s.rows) for s in self.stacks)
 
 
-def _segment_starts(table: ParticleTable, batching: Batching) -> np.ndarray:
+def _segment_starts(table: ParticleTable, batching: BatchingMode) -> np.ndarray:
     """Row indices where a new segment starts: a segment is a run of rows that may share a stack."""
     n = len(table)
     change = np.zeros(n, dtype=bool)
@@ -47,7 +43,7 @@ def _segment_starts(table: ParticleTable, batching: Batching) -> np.ndarray:
     for name in OPTICS_FIELDS:
         values = getattr(table, name)
         change[1:] |= values[1:] != values[:-1]
-    if batching is Batching.PER_FILE:
+    if batching is BatchingMode.per_file:
         change[1:] |= table.source_file[1:] != table.source_file[:-1]
     return np.flatnonzero(change)
 
@@ -55,12 +51,12 @@ def _segment_starts(table: ParticleTable, batching: Batching) -> np.ndarray:
 def plan_stacks(
     table: ParticleTable,
     batch_size: int,
-    batching: Batching | str = Batching.RESTACK,
+    batching: BatchingMode | str = BatchingMode.restack,
     n_stacks_max: int = -1,
     first_counter: int = 0,
 ) -> BatchPlan:
     """Split the table into stacks; ``n_stacks_max`` < 0 means no limit."""
-    batching = Batching(batching)
+    batching = BatchingMode(batching)
     if batch_size < 1:
         raise ConfigError("must be at least 1", field=setting("batch_size"), value=batch_size)
     if len(table) == 0:

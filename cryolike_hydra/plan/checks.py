@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.descriptor import DescriptorSpec, ImageDescriptor, read_params
-from ..core.errors import ConfigError, InputError, render, setting
+from ..core.descriptor import DescriptorSpec, ImageDescriptor
+from ..core.errors import ConfigError, InputError
 from ..core.particles import ParticleTable
+from ..core.setting_names import render, setting
 from ..readers.mrc import MrcStackInfo, read_mrc_header
+from ..readers.params_file import read_params
 from ..readers.paths import folder_option_for
 from .pixel_size import resolve_pixel_size
 

@@ -1,6 +1,6 @@
 """The ``device`` setting without torch: its valid names, and whether this machine can have a GPU at all.
 
-Which device a conversion runs on is torch's answer (``processing.select_device``), and importing torch
+Which device a conversion runs on is torch's answer (``torch_terms.select_device``), and importing torch
 takes seconds. Most of a run -- reading the metadata, every check, the dry run -- needs no torch, so the
 device is first checked here: a name that is not a device is an error at once, and on a machine without
 a GPU's device files (no NVIDIA, ROCm or WSL GPU driver is loaded) no torch can see a GPU, so ``auto``
@@ -12,9 +12,11 @@ from __future__ import annotations
 import glob
 import re
 
-from ..core.errors import ConfigError, setting
+from ..core.choices import Device
+from ..core.errors import ConfigError
+from ..core.setting_names import setting
 
-_NAME = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_NAME = re.compile(rf"^({Device.auto.value}|{Device.cpu.value}|{Device.cuda.value}(:\d+)?)$")  # cuda:N too
 # Device files a GPU driver creates: NVIDIA (nvidiactl, nvidia0, ...; Jetson: nvhost-*, nvmap), AMD ROCm
 # (kfd), WSL 2 (dxg). Without any of them, CUDA and ROCm initialisation cannot find a device.
 _GPU_DEVICE_FILES = ("/dev/nvidia*", "/dev/nvhost-*", "/dev/nvmap", "/dev/kfd", "/dev/dxg")

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.choices import BatchingMode, Precision
 from ..core.descriptor import ImageDescriptor
-from ..core.errors import CryolikeError, setting
+from ..core.errors import CryolikeError
 from ..core.particles import ParticleTable
-from ..core.stack_files import stack_metadata
-from .batching import Batching, BatchPlan
+from ..core.setting_names import setting
+from ..core.stack_metadata import stack_metadata
+from .batching import BatchPlan
 from .checks import CheckedInput
 
 # Sizes measured with torch 2.x / numpy 2.x / matplotlib 3.x, rounded up.
@@ -50,16 +52,17 @@ class SizeEstimate:
 
 def stored_image_bytes(descriptor: ImageDescriptor) -> tuple[int, int]:
     """Bytes of one stored image: physical (n × n real) and Fourier (n_shells × n_inplanes complex)."""
-    itemsize = 4 if descriptor.precision == "single" else 8
+    precision = Precision(descriptor.precision)
     grid = descriptor.polar_grid
-    return descriptor.n_pixels**2 * itemsize, grid.n_shells * grid.n_inplanes * 2 * itemsize
+    phys = descriptor.n_pixels**2 * precision.real.itemsize
+    return phys, grid.n_shells * grid.n_inplanes * precision.complex.itemsize
 
 
 def estimate_output_bytes(
     table: ParticleTable,
     plan: BatchPlan,
     checked: CheckedInput,
-    batching: Batching,
+    batching: BatchingMode,
     flag_plots: bool,
     counters: Iterable[int] | None = None,
 ) -> SizeEstimate:
@@ -76,7 +79,7 @@ def estimate_output_bytes(
         phys += n * phys_per_image + PT_OVERHEAD
         fourier += n * fourier_per_image + PT_OVERHEAD
         rows = table.take(stack.rows)
-        stack_range = (0, n) if batching is Batching.PER_FILE else None
+        stack_range = (0, n) if batching is BatchingMode.per_file else None
         meta = stack_metadata(rows, descriptor, checked.pixel_size, np.zeros(n, dtype=bool), stack_range)
         metadata += sum(v.nbytes + NPZ_KEY_OVERHEAD for v in meta.values()) + NPZ_FILE_OVERHEAD
         plots += PLOT_BYTES if flag_plots else 0

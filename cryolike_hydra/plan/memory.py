@@ -16,11 +16,12 @@ import logging
 import os
 from dataclasses import dataclass
 
-from ..core.errors import render, setting
+from ..core.choices import Precision
+from ..core.setting_names import render, setting
 from .batching import BatchPlan
 from .checks import CheckedInput
 from .disk_space import human_size, stored_image_bytes
-from .work_sizes import CHUNK_LIMITS, N_READ_BUFFERS, REAL_BYTES
+from .work_sizes import CHUNK_LIMITS, N_READ_BUFFERS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class MemoryEstimate:
 
 def estimate_memory(plan: BatchPlan, checked: CheckedInput) -> MemoryEstimate:
     largest = max((len(stack.rows) for stack in plan.stacks), default=0)
-    raw = largest * checked.box**2 * REAL_BYTES[checked.descriptor.precision]  # the read buffers' dtype
+    raw = largest * checked.box**2 * Precision(checked.descriptor.precision).real.itemsize  # the read buffers'
     outputs = largest * sum(stored_image_bytes(checked.descriptor))
     host = TORCH_RESIDENT + N_READ_BUFFERS * raw + OUTPUT_STACKS_HELD * outputs + CHUNK_LIMITS["cpu"][1]
     return MemoryEstimate(host=host, largest_stack=largest)

@@ -15,8 +15,9 @@ import math
 
 import numpy as np
 
-from ..core.errors import ConfigError, InputError, render, setting
+from ..core.errors import ConfigError, InputError
 from ..core.particles import ParticleTable
+from ..core.setting_names import render, setting
 
 log = logging.getLogger(__name__)
 

@@ -12,5 +12,3 @@ N_READ_BUFFERS = 2  # the stack being transformed and the one being read
 # throughput is flat (within ~10%) from 8 to 40 images per chunk at n = 64 … 256 and drops beyond; a GPU
 # wants large chunks.
 CHUNK_LIMITS = {"cpu": (16, 64 * 2**20), "cuda": (1024, 1024 * 2**20)}
-# Bytes of one real value of each precision (the read buffers hold the images in this type).
-REAL_BYTES = {"single": 4, "double": 8}

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..core import columns as C
-from ..core.errors import ConfigError, InputError, InputFileNotFoundError, setting
+from ..core.errors import ConfigError, InputError, InputFileNotFoundError
 from ..core.particles import ParticleTable, make_table
+from ..core.setting_names import setting
 from .file_kinds import CS, refuse_other_kind
 from .microscope import check_microscope
 from .mrc import MAX_IMAGES, read_mrc_header

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.errors import InputError, setting
+from ..core.errors import InputError
+from ..core.setting_names import setting
 
 STAR, CS, MRC = "star", "cs", "mrc"
 _HEAD = 4096

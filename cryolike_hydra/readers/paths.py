@@ -19,7 +19,8 @@ import stat
 from pathlib import Path, PurePosixPath
 
 from ..core.columns import CS_PATH_PREFIX, FOLDER_OPTION_CRYOSPARC, FOLDER_OPTION_STAR
-from ..core.errors import InputError, InputFileNotFoundError, setting
+from ..core.errors import InputError, InputFileNotFoundError
+from ..core.setting_names import setting
 
 MISSING = "missing"
 NAME_MAX = 255  # bytes in one path component on Linux, macOS and Windows file systems

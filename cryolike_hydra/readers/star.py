@@ -15,8 +15,9 @@ import pandas as pd
 import starfile
 
 from ..core import columns as C
-from ..core.errors import InputError, setting
+from ..core.errors import InputError
 from ..core.particles import ParticleTable, make_table
+from ..core.setting_names import setting
 from .file_kinds import STAR, refuse_other_kind
 from .microscope import check_microscope
 from .mrc import MAX_IMAGES

@@ -27,9 +27,11 @@ import scipy.sparse
 import torch
 from scipy.special import roots_legendre
 
+from ..core.choices import Precision
 from ..core.errors import ConfigError, InputError
 from ..core.polar_grid import PolarGrid
 from ..plan.work_sizes import CHUNK_LIMITS
+from .torch_terms import torch_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +137,8 @@ class PolarNufft:
         self.device = torch.device(device)
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())  # compare equal to tensors' devices
-        self.real_dtype = torch.float32 if precision == "single" else torch.float64
-        self.complex_dtype = torch.complex64 if precision == "single" else torch.complex128
+        self.real_dtype = torch_dtype(Precision(precision).real)
+        self.complex_dtype = torch_dtype(Precision(precision).complex)
         self.n_shells, self.n_inplanes = grid.n_shells, grid.n_inplanes
         # Even n_inplanes: angle k + K/2 is the conjugate of angle k, so only k < K/2 is computed.
         self.n_computed = self.n_inplanes // 2 if self.n_inplanes % 2 == 0 else self.n_inplanes

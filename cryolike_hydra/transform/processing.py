@@ -3,16 +3,17 @@ transform, unit polar L2 norm. The same code runs on CPU and CUDA, batched over 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from ..core.choices import DownsampleType
 from ..core.descriptor import ImageDescriptor
-from ..plan.devices import device_name, no_cuda_error
 from .nufft import PolarNufft
+from .torch_terms import torch_real
 
-TORCH_REAL = {"single": torch.float32, "double": torch.float64}
 _POWER_SLICE_BYTES = 16 * 2**20
 
 
@@ -24,11 +25,15 @@ class ProcessedBatch:
     non_finite: torch.Tensor  # (B,) bool: images holding NaN or Inf (the converter refuses them)
 
 
-def downsample(images: torch.Tensor, factor: int, kind: str) -> torch.Tensor:
+_POOLS: dict[DownsampleType, Callable[..., torch.Tensor]] = {
+    DownsampleType.mean: F.avg_pool2d, DownsampleType.max: F.max_pool2d}
+
+
+def downsample(images: torch.Tensor, factor: int, kind: str | DownsampleType) -> torch.Tensor:
     """(B, n, n) -> (B, n/f, n/f) real-space pooling with kernel = stride = f ('mean' or 'max')."""
     if factor == 1:
         return images
-    pool = F.avg_pool2d if kind == "mean" else F.max_pool2d
+    pool = _POOLS[DownsampleType(kind)]
     return pool(images.unsqueeze(1), kernel_size=factor, stride=factor).squeeze(1)
 
 
@@ -42,7 +47,7 @@ class ImageProcessor:
         self.factor = downsample_factor
         self.kind = downsample_type
         self.device = device
-        self.dtype = TORCH_REAL[descriptor.precision]
+        self.dtype = torch_real(descriptor.precision)
         grid = descriptor.polar_grid
         self.nufft = PolarNufft(descriptor.n_pixels, grid, descriptor.precision, device)
         # W_jk depends on the shell only: Σ_jk |F_jk|² W_jk = Σ_j w_j Σ_k |F_jk|².
@@ -93,13 +98,3 @@ def _shell_power(fourier: torch.Tensor) -> torch.Tensor:
     for start in range(0, len(pairs), step):
         power[start : start + step] = pairs[start : start + step].square().sum(dim=(2, 3))
     return power
-
-
-def select_device(name: str | torch.device) -> torch.device:
-    """'auto' takes the GPU when there is one; 'cuda' without a GPU is an error, never a silent fallback."""
-    text = device_name(name)
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if text.startswith("cuda") and not torch.cuda.is_available():
-        raise no_cuda_error(text)
-    return torch.device(text)

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..core.errors import OutputExistsError, setting
+from ..core.errors import OutputExistsError
+from ..core.output_layout import StackFiles
 from ..core.particles import ParticleTable
-from ..core.stack_files import StackFiles
+from ..core.setting_names import setting
 from ..plan.batching import BatchPlan, StackPlan
 from .input_digest import changed_inputs, describe_inputs, sha256_of
 from .output_folder import TOOL

@@ -10,26 +10,20 @@ the subfolders (Hydra's ``.hydra/`` and log, a user's notes) are never looked at
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..core.errors import ConfigError, OutputExistsError, setting
-from ..core.stack_files import OUTPUT_SUBFOLDERS
+from ..core.errors import ConfigError, OutputExistsError
+from ..core.output_layout import MANIFEST_FILE, OUTPUT_SUBFOLDERS, STACK_FILE_NAME, SUMMARY_FILE
+from ..core.setting_names import setting
 from .atomic import TEMP_PREFIX, atomic_write
 from .folder_lock import LOCK_FILE, FolderLock
 
-SUMMARY_FILE = "run_summary.json"
-MANIFEST_FILE = "manifest.json"
 TOOL = "cryolike_hydra"  # the manifest's "tool": how a manifest of ours is told from another one
 STAGING_FOLDER = ".cryolike-overwrite"  # see overwrite.py
-# The final names of stack files (stack_files.StackFiles); anything else in the subfolders is not ours.
-STACK_FILE_NAME = re.compile(
-    r"^(particles_phys_stack|particles_fourier_stack|power_spectrum_stack)_\d{6}\.(pt|npz|png)$"
-)
 MAX_LISTED = 5  # foreign files named in a message
 
 
@@ -232,4 +226,4 @@ class OutputFolder:
                 folder.rmdir()
 
 
-__all__ = ["LOCK_FILE", "MANIFEST_FILE", "STAGING_FOLDER", "SUMMARY_FILE", "OutputFolder", "manifest_is_ours"]
+__all__ = ["LOCK_FILE", "STAGING_FOLDER", "TOOL", "OutputFolder", "manifest_is_ours"]

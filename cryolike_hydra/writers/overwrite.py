@@ -20,10 +20,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..core.errors import OutputWriteError, setting
-from ..core.stack_files import OUTPUT_SUBFOLDERS
+from ..core.errors import OutputWriteError
+from ..core.output_layout import MANIFEST_FILE, OUTPUT_SUBFOLDERS, STACK_FILE_NAME, SUMMARY_FILE
+from ..core.setting_names import setting
 from .atomic import TEMP_PREFIX
-from .output_folder import MANIFEST_FILE, STACK_FILE_NAME, STAGING_FOLDER, SUMMARY_FILE, OutputFolder
+from .output_folder import STAGING_FOLDER, OutputFolder
 
 log = logging.getLogger(__name__)
 

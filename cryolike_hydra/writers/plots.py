@@ -30,8 +30,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from ..core.output_layout import StackFiles
 from ..core.polar_grid import PolarGrid
-from ..core.stack_files import StackFiles
 from .plot_canvas import (
     DPI,
     GREY,

@@ -20,7 +20,7 @@ from typing import IO
 import numpy as np
 import torch
 
-from ..core.stack_files import StackFiles
+from ..core.output_layout import StackFiles
 from .atomic import StagedFile, atomic_write, stage_file
 
 

@@ -25,8 +25,8 @@ from cryolike_hydra.core.errors import (
     InputFileNotFoundError,
     MrcFormatError,
     OutputExistsError,
-    setting,
 )
+from cryolike_hydra.core.setting_names import setting
 from cryolike_hydra.descriptor import write_params
 from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
 

@@ -34,7 +34,8 @@ from corpus.cases import (
     _star_text,
     _write_quietly,
 )
-from cryolike_hydra.core.errors import ConfigError, InputFileNotFoundError, MrcFormatError, OutputExistsError, setting
+from cryolike_hydra.core.errors import ConfigError, InputFileNotFoundError, MrcFormatError, OutputExistsError
+from cryolike_hydra.core.setting_names import setting
 
 # Folder locks taken by the cases below, held for the whole test session (a lock dies with its descriptor).
 HELD_LOCKS: list[object] = []

@@ -1,50 +1,14 @@
-"""What one output stack consists of (SPEC §4): its files' names and its metadata ``.npz``'s contents.
+"""The metadata ``.npz`` of one output stack (SPEC §4): CryoLike's keys plus our per-image provenance.
 
-Planning, checks, the manifest and the plots need these without the images, so this module imports no
-torch; :mod:`cryolike_hydra.writer` serialises the tensors.
+Built here without the images, so that the free-space estimate builds exactly what the writer writes.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from .descriptor import ImageDescriptor
 from .particles import ParticleTable
-
-OUTPUT_SUBFOLDERS = ("phys", "fft", "plots")
-
-
-@dataclass(frozen=True)
-class StackFiles:
-    """File names of stack COUNTER, exactly as the seed gives them."""
-
-    phys: Path
-    fourier: Path
-    metadata: Path
-    plot_phys: Path
-    plot_fourier: Path
-    plot_power: Path
-
-    @classmethod
-    def of(cls, folder: Path, counter: int) -> StackFiles:
-        tag = f"{counter:06d}"
-        return cls(
-            phys=folder / "phys" / f"particles_phys_stack_{tag}.pt",
-            fourier=folder / "fft" / f"particles_fourier_stack_{tag}.pt",
-            metadata=folder / "fft" / f"particles_fourier_stack_{tag}.npz",
-            plot_phys=folder / "plots" / f"particles_phys_stack_{tag}.png",
-            plot_fourier=folder / "plots" / f"particles_fourier_stack_{tag}.png",
-            plot_power=folder / "plots" / f"power_spectrum_stack_{tag}.png",
-        )
-
-    def data_files(self) -> tuple[Path, Path, Path]:
-        return (self.phys, self.fourier, self.metadata)
-
-    def plot_files(self) -> tuple[Path, Path, Path]:
-        return (self.plot_phys, self.plot_fourier, self.plot_power)
 
 
 def _scalar_of(values: np.ndarray) -> np.ndarray:
