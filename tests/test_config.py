@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cryolike_hydra.cli import to_config
-from cryolike_hydra.cli.schemas import format_config_error
+from cryolike_hydra.cli.config_errors import format_config_error
 from cryolike_hydra.config import (
     BatchingConfig,
     BatchingMode,

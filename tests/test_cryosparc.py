@@ -12,7 +12,8 @@ import pytest
 from datagen import cs_array, cs_rows, make_cryosparc_job, synthetic_images, write_cs, write_mrc_stack
 
 from cryolike_hydra.core.errors import ConfigError, InputError, InputFileNotFoundError
-from cryolike_hydra.readers.cryosparc import find_job_files, load_cs_array, read_cryosparc_job, read_cs
+from cryolike_hydra.readers.cryosparc_job import find_job_files, read_cryosparc_job
+from cryolike_hydra.readers.cs_file import load_cs_array, read_cs
 
 REQUIRED = ["blob/path", "blob/idx", "ctf/df1_A", "ctf/df2_A", "ctf/df_angle_rad", "ctf/accel_kv", "ctf/cs_mm"]
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cryolike_hydra.core.errors import CryolikeError
-from cryolike_hydra.readers.cryosparc import read_cs
+from cryolike_hydra.readers.cs_file import read_cs
 from cryolike_hydra.readers.image_reader import StackFile
 from cryolike_hydra.readers.mrc import SUPPORTED_MODES, read_mrc_header
 from cryolike_hydra.readers.paths import clear_path_cache

@@ -20,7 +20,7 @@ from datagen import synthetic_images, write_mrc_stack
 
 from cryolike_hydra.core.errors import InputError, InputFileNotFoundError
 from cryolike_hydra.plan.pixel_size import resolve_pixel_size
-from cryolike_hydra.readers.cryosparc import load_cs_array, read_cs
+from cryolike_hydra.readers.cs_file import load_cs_array, read_cs
 from cryolike_hydra.readers.image_reader import StackFile
 from cryolike_hydra.readers.mrc import read_mrc_header
 from cryolike_hydra.readers.star import read_indexed_star, read_paired_star

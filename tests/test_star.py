@@ -18,8 +18,8 @@ from datagen import (
     write_star_relion31,
 )
 
-import cryolike_hydra.readers.star as star_module
 from cryolike_hydra.core.errors import InputError, InputFileNotFoundError
+from cryolike_hydra.readers import paths
 from cryolike_hydra.readers.star import read_indexed_star, read_paired_star
 
 REQUIRED = ["rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle", "rlnVoltage", "rlnSphericalAberration"]
@@ -279,13 +279,13 @@ def test_each_stack_is_resolved_once(tmp_path: Path, monkeypatch) -> None:
     names = [f"000001@s{k % 20}.mrcs" for k in range(2000)]
     star = write_star_relion30(tmp_path / "p.star", star_particles(2000, names=names))
     calls = []
-    original = star_module.resolve_data_path
+    original = paths.resolve_data_path
 
     def counting(*args, **kwargs):
         calls.append(args[0])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(star_module, "resolve_data_path", counting)
+    monkeypatch.setattr(paths, "resolve_data_path", counting)
     table = read_indexed_star(star)
     assert sorted(calls) == sorted(f"s{k}.mrcs" for k in range(20))
     assert table.source_file[45] == str(tmp_path / "s5.mrcs")

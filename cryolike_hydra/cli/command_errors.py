@@ -11,8 +11,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..core.errors import ConfigError, CryolikeError
 from ..core.setting_names import render, setting
+from .config_errors import format_config_error
 from .interrupts import signal_of
-from .schemas import format_config_error
 
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2
 

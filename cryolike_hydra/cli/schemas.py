@@ -1,57 +1,66 @@
-"""Typed schemas of the ``cryolike-convert`` configuration, their ConfigStore registration, and the
-one-line messages the command line prints for a configuration that is wrong.
+"""Typed schemas of the ``cryolike-convert`` configuration and their ConfigStore registration.
 
-Each config group (``input``, ``batching``, ``downsample``, ``descriptor``, ``output``) has a
-dataclass schema; the option YAMLs in ``cryolike_hydra/conf/`` extend it and list only what differs.
-Choices are Enums (omegaconf 2.3 has no ``Literal``). Ranges and cross-field rules are checked in
-``__post_init__``, which runs when the composed config becomes objects (``OmegaConf.to_object``).
+Each config group (``input``, ``batching``, ``downsample``, ``descriptor``, ``output``) has a dataclass
+schema; the option YAMLs in ``cryolike_hydra/conf/`` extend it and list only what differs. Choices are the
+enums of ``core/choices.py`` (omegaconf 2.3 has no ``Literal``). Ranges and cross-field rules are checked in
+``__post_init__``, which runs when the composed config becomes objects (``OmegaConf.to_object``), with the
+rules the Python API uses (``plan/settings.py``); their errors name the settings as overrides, whichever
+interface built the schema.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NoReturn
 
 from hydra.core.config_store import ConfigStore
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import MISSING, DictConfig
-from omegaconf.errors import (
-    ConfigAttributeError,
-    ConfigKeyError,
-    MissingMandatoryValue,
-    OmegaConfBaseException,
-)
+from omegaconf import MISSING
 
 from ..core.choices import BatchingMode, Device, DownsampleType, InputKind, Precision
 from ..core.errors import ConfigError
+from ..core.setting_names import command_line_name, render, use_names
+from ..plan.settings import (
+    manual_pixel_size,
+    overwrite_or_resume,
+    path_or_unset,
+    positive_int,
+    positive_number,
+    stacks_limit,
+)
+from ..readers.cryosparc_job import check_job_number
 
 PRIMARY_SCHEMA = "cryolike_convert_schema"
+
+
+@contextmanager
+def _as_overrides() -> Iterator[None]:
+    """A rule's error, with the settings it names written as overrides (``output.resume=true``)."""
+    previous = use_names(command_line_name)
+    try:
+        yield
+    except ConfigError as exc:
+        raise ConfigError(render(exc.problem), field=None if exc.field is None else render(exc.field),
+                          value=exc.value, fix=None if exc.fix is None else render(exc.fix)) from None
+    finally:
+        use_names(previous)
+
+
+def _optional(rule: Any, value: Any, key: str) -> None:
+    if value is not None:
+        rule(value, key)
 
 
 def _fail(key: str, value: Any, rule: str) -> NoReturn:
     raise ConfigError(rule, field=key, value=value)
 
 
-def _positive_int(key: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        _fail(key, value, "must be a positive integer (>= 1)")
-
-
-def _positive_float(key: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        _fail(key, value, "must be a positive number (> 0)")
-
-
-def _nonempty_path(key: str, value: str | None) -> None:
-    if value is not None and not str(value).strip():
-        _fail(key, value, "must be a path, not an empty string (use null for 'not set')")
-
-
 # ---------------------------------------------------------------------------------------------- input
 @dataclass
 class InputConfig:
-    """Base of the ``input`` group's schemas; each option fixes ``kind``."""
+    """Base of the ``input`` group's schemas; each option fixes ``kind``. Its keys are the keywords of the
+    converter method that loads the input (``kind.prepare_method``)."""
 
     kind: ClassVar[InputKind]
 
@@ -87,8 +96,8 @@ class IndexedStarInput(InputConfig):
     folder_mrc: str | None = None
 
     def __post_init__(self) -> None:
-        _nonempty_path("input.star_file", self.star_file)
-        _nonempty_path("input.folder_mrc", self.folder_mrc)
+        path_or_unset(self.star_file, "input.star_file")
+        path_or_unset(self.folder_mrc, "input.folder_mrc")
 
 
 @dataclass
@@ -100,8 +109,8 @@ class CryosparcInput(InputConfig):
     folder_cryosparc: str | None = None
 
     def __post_init__(self) -> None:
-        _nonempty_path("input.file_cs", self.file_cs)
-        _nonempty_path("input.folder_cryosparc", self.folder_cryosparc)
+        path_or_unset(self.file_cs, "input.file_cs")
+        path_or_unset(self.folder_cryosparc, "input.folder_cryosparc")
 
 
 @dataclass
@@ -113,9 +122,9 @@ class CryosparcJobInput(InputConfig):
     job_number: int = MISSING
 
     def __post_init__(self) -> None:
-        _nonempty_path("input.folder_cryosparc", self.folder_cryosparc)
-        if self.job_number < 0:
-            _fail("input.job_number", self.job_number, "must be a job number >= 0 (the N of folder JN)")
+        path_or_unset(self.folder_cryosparc, "input.folder_cryosparc")
+        with _as_overrides():
+            check_job_number(self.job_number, "input.job_number")
 
 
 # ------------------------------------------------------------------------------------ other groups
@@ -127,7 +136,7 @@ class BatchingConfig:
     batch_size: int = 1024
 
     def __post_init__(self) -> None:
-        _positive_int("batching.batch_size", self.batch_size)
+        positive_int(self.batch_size, "batching.batch_size")
 
 
 @dataclass
@@ -138,7 +147,7 @@ class DownsampleConfig:
     type: DownsampleType = DownsampleType.mean
 
     def __post_init__(self) -> None:
-        _positive_int("downsample.factor", self.factor)
+        positive_int(self.factor, "downsample.factor")
 
 
 @dataclass
@@ -157,11 +166,11 @@ class DescriptorConfig:
     n_inplanes: int | None = None
 
     def __post_init__(self) -> None:
-        _nonempty_path("descriptor.params_file", self.params_file)
-        _positive_int("descriptor.n_pixels", self.n_pixels)
-        _positive_float("descriptor.pixel_size", self.pixel_size)
-        _positive_float("descriptor.resolution_factor", self.resolution_factor)
-        _positive_int("descriptor.n_inplanes", self.n_inplanes)
+        path_or_unset(self.params_file, "descriptor.params_file")
+        _optional(positive_int, self.n_pixels, "descriptor.n_pixels")
+        _optional(positive_number, self.pixel_size, "descriptor.pixel_size")
+        positive_number(self.resolution_factor, "descriptor.resolution_factor")
+        _optional(positive_int, self.n_inplanes, "descriptor.n_inplanes")
         if self.params_file is None:
             return
         inline = {
@@ -183,6 +192,8 @@ class DescriptorConfig:
 
 @dataclass
 class OutputConfig:
+    """Where and how the stacks are written (``folder`` defaults to Hydra's run folder)."""
+
     folder: str = "${hydra:runtime.output_dir}"
     plots: bool = True
     overwrite: bool = False
@@ -190,16 +201,10 @@ class OutputConfig:
     n_stacks_max: int = -1
 
     def __post_init__(self) -> None:
-        _nonempty_path("output.folder", self.folder)
-        if self.n_stacks_max != -1 and self.n_stacks_max < 1:
-            _fail("output.n_stacks_max", self.n_stacks_max, "must be -1 (no limit) or a positive integer")
-        if self.overwrite and self.resume:
-            _fail(
-                "output.resume",
-                True,
-                "cannot be combined with output.overwrite=true (resume keeps complete stacks, "
-                "overwrite rewrites them); choose one",
-            )
+        path_or_unset(self.folder, "output.folder")
+        stacks_limit(self.n_stacks_max, "output.n_stacks_max")
+        with _as_overrides():
+            overwrite_or_resume(self.overwrite, self.resume)
 
 
 @dataclass
@@ -217,7 +222,8 @@ class ConvertConfig:
     debug: bool = False  # show tracebacks instead of one-line errors
 
     def __post_init__(self) -> None:
-        _positive_float("pixel_size", self.pixel_size)
+        with _as_overrides():
+            manual_pixel_size(self.pixel_size, "pixel_size")
 
 
 def register_configs() -> None:
@@ -228,131 +234,9 @@ def register_configs() -> None:
     """
     cs = ConfigStore.instance()
     cs.store(name=PRIMARY_SCHEMA, node=ConvertConfig)
-    for kind, node in (
-        (InputKind.star_files, StarFilesInput),
-        (InputKind.indexed_star, IndexedStarInput),
-        (InputKind.cryosparc, CryosparcInput),
-        (InputKind.cryosparc_job, CryosparcJobInput),
-    ):
-        cs.store(group="schema/input", name=kind.value, node=node)
+    for node in (StarFilesInput, IndexedStarInput, CryosparcInput, CryosparcJobInput):
+        cs.store(group="schema/input", name=node.kind.value, node=node)
     cs.store(group="schema/batching", name="base", node=BatchingConfig)
     cs.store(group="schema/downsample", name="base", node=DownsampleConfig)
     cs.store(group="schema/descriptor", name="base", node=DescriptorConfig)
     cs.store(group="schema/output", name="base", node=OutputConfig)
-
-
-# ----------------------------------------------------------------------------------- error messages
-def _first_line(text: str) -> str:
-    return " ".join(line.strip() for line in text.strip().splitlines()[:1])
-
-
-def _omegaconf_message(exc: OmegaConfBaseException, override: str | None = None) -> str:
-    key = exc.full_key or (str(exc.key) if exc.key is not None else "")
-    text = (exc.msg or str(exc)).strip()
-    msg = text.splitlines()[0] if text else type(exc).__name__
-    if isinstance(exc, MissingMandatoryValue):
-        return f"{key} is required but not set; give {key}=<value> on the command line"
-    if isinstance(exc, ConfigKeyError | ConfigAttributeError) and exc.key is not None and "not in" in msg:
-        allowed = ""
-        parent = exc.parent_node
-        if isinstance(parent, DictConfig):
-            keys = [str(k) for k in parent.keys() if k != "hydra"]
-            if keys:
-                allowed = f"; valid keys: {', '.join(keys)}"
-        prefix = key.rsplit(".", 1)[0] if "." in key else ""
-        where = f"in {prefix}" if prefix else "at the top level"
-        return f"{override or key}: no key '{exc.key}' {where}{allowed}"
-    if key and ("is not Optional" in msg or "cannot be assigned None" in msg):
-        return f"{key} = null: not allowed here, give a value"
-    if key and _NOT_A_LIST.match(msg):
-        value = (override or "").partition("=")[2]
-        return (f"{key} = {value!r}: must be a list, written in brackets: {key}=[{value or '...'}] (on a shell "
-                f"command line quoted: '{key}=[{value or '...'}]')")
-    for pattern, rule in _OMEGACONF_RULES:
-        match = pattern.match(msg)
-        if match and key:
-            groups = [_TYPE_NAMES.get(g, g) for g in match.groups()[1:]]
-            return f"{key} = '{match.group(1)}': {rule.format(*groups)}"
-    return f"{key}: {msg}" if key else msg
-
-
-_TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "String": "a string", "Boolean": "true or false"}
-# omegaconf's validation messages, as "key = 'value': rule" like our own range errors.
-_OMEGACONF_RULES = (
-    (re.compile(r"Invalid value '(.*)', expected one of \[(.*)\]"), "must be one of {0}"),
-    (re.compile(r"Value '(.*)' of type '.*' could not be converted to (\w+)"), "must be {0}"),
-    (re.compile(r"Value '(.*)' is not a valid bool"), "must be true or false"),
-)
-
-
-_NOT_A_LIST = re.compile(r"Invalid value assigned: \w+ is not a ListConfig")
-_AMBIGUOUS = re.compile(r"Ambiguous value for argument '([^=']+)=(.*)'")
-
-
-def _ambiguous(text: str) -> str | None:
-    """Hydra's "ambiguous value" (commas without -m) as one line with the three ways to write it."""
-    match = _AMBIGUOUS.match(text)
-    if not match:
-        return None
-    key, value = match.groups()
-    return (f"{key}={value}: commas without brackets are a sweep. A list is written in brackets: "
-            f"'{key}=[{value}]' (quoted for the shell); one text with commas is quoted: \"{key}='{value}'\"; "
-            "a sweep over the values needs -m (--multirun)")
-
-
-def _choices(text: str) -> list[str]:
-    """The options Hydra lists (one per line, tab-indented) in a composition error message."""
-    return [line.strip() for line in text.splitlines() if line.startswith("\t") and "=" not in line]
-
-
-def _quoting_hint(override: str | None) -> str:
-    """How to quote a value that Hydra's grammar does not take bare (non-ASCII letters, '=', spaces)."""
-    key, _, value = (override or "").partition("=")
-    if not value or (value.isascii() and "=" not in value and " " not in value):
-        return ""
-    quote = '"' if "'" in value else "'"
-    shell_quote = "'" if quote == '"' else '"'
-    quoted = f"{key}={quote}{value}{quote}"
-    return f"; quote the value: {quoted} (on a shell command line: {shell_quote}{quoted}{shell_quote})"
-
-
-def format_config_error(exc: BaseException) -> str:
-    """One readable line for a configuration error (Hydra composition, omegaconf typing, our ranges).
-
-    Names the full key, the value and what is allowed, as far as the exception tells them.
-    """
-    if isinstance(exc, ConfigError):
-        return str(exc).removeprefix("field ")
-    text = str(exc)
-    if isinstance(exc, MissingConfigException):
-        options = list(exc.options or []) or _choices(text)
-        missing = exc.missing_cfg_file or ""
-        if "/" in missing and options:
-            group, choice = missing.rsplit("/", 1)
-            return f"{group}={choice}: no such option; choose one of {', '.join(options)}"
-        return _first_line(text)
-    if isinstance(exc, OverrideParseException):
-        return f"cannot parse override {exc.override!r}: {_first_line(exc.message)}{_quoting_hint(exc.override)}"
-    if isinstance(exc, OmegaConfBaseException):
-        return _omegaconf_message(exc)
-    if isinstance(exc, ConfigCompositionException):
-        ambiguous = _ambiguous(text)
-        if ambiguous:
-            return ambiguous
-        if text.startswith("You must specify '"):
-            group = text.split("'")[1]
-            options = _choices(text)
-            return f"{group} is required: add {group}=<{'|'.join(options) or 'OPTION'}>"
-        cause = exc.__cause__
-        override = None
-        if text.startswith("Could not override '"):
-            override = text.split("'")[1]
-            for line in text.splitlines():  # "To append to your config use +key=value"
-                if line.startswith("To append to your config use +"):
-                    override = line.split("+", 1)[1].strip()
-        elif text.startswith("Error merging override "):
-            override = text.split()[3]
-        if isinstance(cause, OmegaConfBaseException):
-            return _omegaconf_message(cause, override)
-        return _first_line(text)
-    return _first_line(text) or type(exc).__name__

@@ -3,14 +3,13 @@ types, the precisions (with their dtypes) and the devices.
 
 The Hydra schemas (``cli/schemas.py``) use these enums as field types (omegaconf 2.3 has no ``Literal``), and
 the rest of the package uses the same members, so an option's name on the command line, in the Python API and
-in the output files is one spelling. Members are lower case: they are the options users type.
+in the output files is one spelling. Members are lower case: they are the options users type. No numpy here:
+the command imports this before it knows whether it will convert anything.
 """
 
 from __future__ import annotations
 
 from enum import Enum
-
-import numpy as np
 
 
 class InputKind(Enum):
@@ -73,14 +72,14 @@ class Precision(Enum):
     double = "double"
 
     @property
-    def real(self) -> np.dtype:
-        """The physical images' dtype (float32 / float64); also the transform's working type."""
-        return np.dtype(np.float32 if self is Precision.single else np.float64)
+    def real(self) -> str:
+        """The physical images' dtype, float32 or float64 (numpy's and torch's name); also the transform's."""
+        return "float32" if self is Precision.single else "float64"
 
     @property
-    def complex(self) -> np.dtype:
-        """The Fourier images' dtype (complex64 / complex128)."""
-        return np.dtype(np.complex64 if self is Precision.single else np.complex128)
+    def complex(self) -> str:
+        """The Fourier images' dtype, complex64 or complex128 (numpy's and torch's name)."""
+        return "complex64" if self is Precision.single else "complex128"
 
 
 class Device(Enum):
@@ -90,14 +89,3 @@ class Device(Enum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
-
-
-def choice(enum: type[Enum], value: object) -> str:
-    """The member of ``enum`` named by ``value`` (a member or its text) as text; ValueError otherwise."""
-    return enum(value.value if isinstance(value, Enum) else value).value
-
-
-def options(enum: type[Enum]) -> str:
-    """The options of ``enum`` for a message: 'restack' or 'per_file'."""
-    names = [f"'{member.value}'" for member in enum]
-    return ", ".join(names[:-1]) + " or " + names[-1]

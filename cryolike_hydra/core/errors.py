@@ -20,7 +20,12 @@ class CryolikeError(Exception):
     The message is assembled from the parts so that every error reads alike::
 
         particles.star, row 12, field rlnDefocusU = 'abc': not a number. Fix: ...
+
+    ``also`` holds further errors that the same check found (every missing stack, not only the first): a
+    run reports this one, a dry run lists them all.
     """
+
+    also: tuple[CryolikeError, ...] = ()
 
     def __init__(
         self,

@@ -30,7 +30,8 @@ from ..plan.checks import CheckedInput, DescriptorSource, check_input
 from ..plan.devices import device_name, early_device
 from ..plan.disk_space import check_free_space, estimate_output_bytes, human_size
 from ..plan.memory import estimate_memory, warn_if_short
-from ..readers.cryosparc import read_cryosparc_job, read_cs
+from ..readers.cryosparc_job import read_cryosparc_job
+from ..readers.cs_file import read_cs
 from ..readers.file_kinds import MRC, STAR, file_kind
 from ..readers.mrc import read_mrc_header
 from ..readers.star import read_indexed_star, read_paired_star

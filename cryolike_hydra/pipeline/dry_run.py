@@ -23,7 +23,7 @@ from ..plan.checks import CheckedInput, DescriptorSource, check_box, check_indic
 from ..plan.disk_space import SizeEstimate, free_bytes, human_size
 from ..plan.memory import MemoryEstimate, shortage_message
 from ..plan.pixel_size import resolve_pixel_size
-from ..readers.cryosparc import load_cs_array
+from ..readers.cs_file import load_cs_array
 from ..readers.mrc import MrcStackInfo, read_mrc_header
 from ..readers.paths import resolve_data_path
 from ..readers.star import read_star_table

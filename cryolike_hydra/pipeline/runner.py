@@ -79,7 +79,7 @@ def run_stacks(
     folder.write_json(MANIFEST_FILE, manifest.to_json())
     descriptor = checked.descriptor
     processor = ImageProcessor(descriptor, options.downsample_factor, options.downsample_type, options.device)
-    reader = ParticleImageReader(table, checked.headers, Precision(descriptor.precision).real)
+    reader = ParticleImageReader(table, checked.headers, np.dtype(Precision(descriptor.precision).real))
     buffers = HostBuffers(max((len(s.rows) for s in todo), default=0), checked.box, checked.box,
                           torch_real(descriptor.precision), pin=options.device.type == "cuda")
     written: list[Path] = []  # by this run, to take back if bad pixel data turns up

@@ -54,8 +54,8 @@ def stored_image_bytes(descriptor: ImageDescriptor) -> tuple[int, int]:
     """Bytes of one stored image: physical (n × n real) and Fourier (n_shells × n_inplanes complex)."""
     precision = Precision(descriptor.precision)
     grid = descriptor.polar_grid
-    phys = descriptor.n_pixels**2 * precision.real.itemsize
-    return phys, grid.n_shells * grid.n_inplanes * precision.complex.itemsize
+    phys = descriptor.n_pixels**2 * np.dtype(precision.real).itemsize
+    return phys, grid.n_shells * grid.n_inplanes * np.dtype(precision.complex).itemsize
 
 
 def estimate_output_bytes(

@@ -16,6 +16,8 @@ import logging
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..core.choices import Precision
 from ..core.setting_names import render, setting
 from .batching import BatchPlan
@@ -39,7 +41,8 @@ class MemoryEstimate:
 
 def estimate_memory(plan: BatchPlan, checked: CheckedInput) -> MemoryEstimate:
     largest = max((len(stack.rows) for stack in plan.stacks), default=0)
-    raw = largest * checked.box**2 * Precision(checked.descriptor.precision).real.itemsize  # the read buffers'
+    real_bytes = np.dtype(Precision(checked.descriptor.precision).real).itemsize  # the read buffers' dtype
+    raw = largest * checked.box**2 * real_bytes
     outputs = largest * sum(stored_image_bytes(checked.descriptor))
     host = TORCH_RESIDENT + N_READ_BUFFERS * raw + OUTPUT_STACKS_HELD * outputs + CHUNK_LIMITS["cpu"][1]
     return MemoryEstimate(host=host, largest_stack=largest)

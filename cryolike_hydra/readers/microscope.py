@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError
+from .bad_rows import refuse_rows
 
 
 @dataclass(frozen=True)
@@ -75,17 +75,8 @@ def check_microscope(
         column = values.get(limit.field)
         if column is None:
             continue
-        bad = np.flatnonzero(limit.outside(np.asarray(column, dtype=np.float64)))
-        if not bad.size:
-            continue
         name = columns[limit.field]
-        notes = (["from data_optics"] if name in from_optics else []) + [f"{bad.size} rows affected"]
-        row = int(bad[0])
-        raise InputError(
-            f"not a possible {limit.what} ({'; '.join(notes)}): {limit.rule}",
-            file=file,
-            row=row,
-            field=name,
-            value=float(column[row]),
-            fix=f"give {name} {limit.unit}",
-        )
+        numbers = np.asarray(column, dtype=np.float64)
+        refuse_rows(limit.outside(numbers), f"not a possible {limit.what}", file=file, field=name, values=numbers,
+                    fix=f"give {name} {limit.unit}", notes=["from data_optics"] if name in from_optics else [],
+                    rule=limit.rule)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from ..core.columns import CS_PATH_PREFIX, FOLDER_OPTION_CRYOSPARC, FOLDER_OPTION_STAR
-from ..core.errors import InputError, InputFileNotFoundError
+from ..core.errors import CryolikeError, InputError, InputFileNotFoundError
 from ..core.setting_names import setting
 
 MISSING = "missing"
@@ -184,3 +185,42 @@ def resolve_data_path(
         row=row,
         fix=fix,
     )
+
+
+def resolve_data_paths(
+    recorded: Sequence[str], first_rows: Sequence[int], folder: str | Path | None, *, metadata_file: str | Path
+) -> list[str]:
+    """The existing file of each recorded stack path (:func:`resolve_data_path`), as absolute paths.
+
+    Parameters
+    ----------
+    recorded
+        The distinct stack paths as written in the metadata.
+    first_rows
+        The first row (0-based) that names each of them, for the messages.
+    folder
+        The folder option (``folder_mrc`` / ``folder_cryosparc``), or None.
+    metadata_file
+        The metadata file the paths come from.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    InputFileNotFoundError, InputError
+        For the first path that cannot be used, once every path has been looked up: the error carries the
+        others' in ``also``, so that a dry run names every missing stack.
+    """
+    found: list[str] = []
+    errors: list[CryolikeError] = []
+    for path, row in zip(recorded, first_rows, strict=True):
+        try:
+            found.append(str(resolve_data_path(str(path), folder, metadata_file=metadata_file, row=int(row))))
+        except CryolikeError as exc:
+            errors.append(exc)
+    if errors:
+        errors[0].also = tuple(errors[1:])
+        raise errors[0]
+    return found

@@ -6,16 +6,17 @@ where those choices meet torch, once images are to be transformed.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..core.choices import Precision
 from ..plan.devices import device_name, no_cuda_error
 
 
-def torch_dtype(dtype: np.dtype) -> torch.dtype:
-    """torch's dtype of the same name as the numpy ``dtype`` (float32, float64, complex64, complex128)."""
-    return getattr(torch, np.dtype(dtype).name)
+def torch_dtype(name: str) -> torch.dtype:
+    """torch's dtype of a precision's dtype name (float32, float64, complex64, complex128)."""
+    dtype = getattr(torch, name)
+    assert isinstance(dtype, torch.dtype), name
+    return dtype
 
 
 def torch_real(precision: str | Precision) -> torch.dtype:
