@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .pipeline.converter import ConversionSummary, ParticleStackConverter
+from .pipeline.converter import ParticleStackConverter
+from .pipeline.summary import ConversionSummary
 from .plan.checks import DescriptorSource
 
 __all__ = [

@@ -167,7 +167,7 @@ def test_the_command_line_fails_with_one_line(
     assert "Traceback" not in stderr
     lines = stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(PREFIX), stderr
-    for fragment in built.cli_expected or built.expected:
+    for fragment in built.expected:
         fragment = on_command_line(fragment.removeprefix("field ") if built.exit_code == 2 else fragment)
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
     _assert_no_output(folder, built, before)

@@ -288,7 +288,7 @@ BAD_INPUTS = {
         lambda d: None,
         lambda d, out: convert_particle_stacks_from_star_files(
             None, [str(p) for p in d.stacks], [str(p) for p in d.paired_stars[:2]], folder_output=out),
-        InputError, r"3 STAR files but 2 particle files|2 STAR files but 3 particle files",
+        ConfigError, r"must have one MRC file per STAR file \((3 STAR files, 2|2 STAR files, 3) MRC files\)",
     ),
     "STAR rows differ from MRC images": (
         lambda d: None,

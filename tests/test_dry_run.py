@@ -19,7 +19,8 @@ from cryolike_hydra.core.errors import (
     MrcFormatError,
     OutputExistsError,
 )
-from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.pipeline.converter import ParticleStackConverter
+from cryolike_hydra.pipeline.summary import ConversionSummary
 from cryolike_hydra.plan.disk_space import PT_OVERHEAD, SAFETY_MARGIN
 
 DiskUsage = namedtuple("DiskUsage", "total used free")

@@ -29,7 +29,8 @@ from cryolike_hydra import cli
 from cryolike_hydra.cli.command_errors import exit_code_and_message
 from cryolike_hydra.core.errors import InputError, OutputInUseError, OutputWriteError
 from cryolike_hydra.core.output_layout import MANIFEST_FILE
-from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.pipeline.converter import ParticleStackConverter
+from cryolike_hydra.pipeline.summary import ConversionSummary
 from cryolike_hydra.writers.folder_lock import LOCK_FILE, FolderLock
 from cryolike_hydra.writers.output_folder import STAGING_FOLDER
 
@@ -247,7 +248,7 @@ def test_a_real_full_disk_ends_with_a_clear_error_and_resumes(
     mount, grow = small_disk
     out = mount / "out"
     # The free-space check would refuse to start: let the disk fill up during the run instead.
-    monkeypatch.setattr("cryolike_hydra.pipeline.converter.check_free_space", lambda *args, **kwargs: 0)
+    monkeypatch.setattr("cryolike_hydra.pipeline.preflight.check_free_space", lambda *args, **kwargs: 0)
     with pytest.raises(OutputWriteError) as info:
         convert(big_dataset, out, batch_size=8)
     message = str(info.value)

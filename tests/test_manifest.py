@@ -20,7 +20,8 @@ from cryolike_hydra.core.output_layout import MANIFEST_FILE, StackFiles
 from cryolike_hydra.core.particles import make_table
 from cryolike_hydra.core.stack_metadata import stack_metadata
 from cryolike_hydra.descriptor import ImageDescriptor
-from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.pipeline.converter import ParticleStackConverter
+from cryolike_hydra.pipeline.summary import ConversionSummary
 from cryolike_hydra.writers.manifest import load_manifest
 from cryolike_hydra.writers.output_folder import OutputFolder
 from cryolike_hydra.writers.stack_writer import write_stack

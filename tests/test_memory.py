@@ -10,7 +10,8 @@ from typing import Any
 import datagen
 import pytest
 
-from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.pipeline.converter import ParticleStackConverter
+from cryolike_hydra.pipeline.summary import ConversionSummary
 from cryolike_hydra.plan import memory
 from cryolike_hydra.plan.work_sizes import CHUNK_LIMITS
 

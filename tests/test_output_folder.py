@@ -12,7 +12,8 @@ import datagen
 import pytest
 
 from cryolike_hydra.core.errors import OutputInUseError
-from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.pipeline.converter import ParticleStackConverter
+from cryolike_hydra.pipeline.summary import ConversionSummary
 from cryolike_hydra.writers.folder_lock import LOCK_FILE, FolderLock, _same_file, check_not_in_use
 from cryolike_hydra.writers.output_folder import STAGING_FOLDER, OutputFolder
 

@@ -9,7 +9,9 @@ import pytest
 
 from cryolike_hydra.core.errors import ConfigError, InputError
 from cryolike_hydra.core.particles import ParticleTable, make_table
+from cryolike_hydra.core.setting_names import setting
 from cryolike_hydra.plan.pixel_size import resolve_pixel_size
+from cryolike_hydra.plan.settings import manual_pixel_size
 
 
 def table(pixel_size=None, *, n: int = 4, derived: bool = False) -> ParticleTable:
@@ -112,7 +114,14 @@ def test_no_pixel_size_anywhere_asks_for_pixel_size() -> None:
     assert "meta.star" in str(info.value) and "Fix: give pixel_size" in str(info.value)
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
-def test_invalid_manual_value(bad: float) -> None:
+@pytest.mark.parametrize("bad", [0.0, -2.0, float("nan"), float("inf"), [1.0, 1.1], "big"])
+def test_invalid_manual_value(bad: object) -> None:
+    """The manual pixel size's rule (the API's and the command line's), checked before any metadata is read."""
     with pytest.raises(ConfigError, match="field pixel_size"):
-        resolve_pixel_size(table(1.0), bad, {})
+        manual_pixel_size(bad, setting("pixel_size"))
+
+
+@pytest.mark.parametrize(("given", "size"), [(None, None), (-1, None), (-1.0, None), (1.5, 1.5), ((2.0, 2.0), 2.0)])
+def test_manual_value_forms(given: object, size: float | None) -> None:
+    """None or CryoLike's -1 mean "not given"; an (x, y) pair of equal values is one value (the seed's form)."""
+    assert manual_pixel_size(given, setting("pixel_size")) == size

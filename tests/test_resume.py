@@ -27,7 +27,8 @@ import pytest
 
 from cryolike_hydra.core.errors import InputError, OutputExistsError
 from cryolike_hydra.core.output_layout import MANIFEST_FILE, SUMMARY_FILE
-from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.pipeline.converter import ParticleStackConverter
+from cryolike_hydra.pipeline.summary import ConversionSummary
 
 N_IMAGES, BATCH = 14, 4  # 4 stacks: 4 + 4 + 4 + 2 images
 # run_summary.json records how the run went (timings, stacks taken over): the one output allowed to differ.
@@ -200,7 +201,7 @@ def test_resume_refuses_a_conversion_made_by_another_version(
 ) -> None:
     out = tmp_path / "out"
     convert(dataset, out, n_stacks_max=1)
-    monkeypatch.setattr("cryolike_hydra.pipeline.converter.__version__", "99.0")
+    monkeypatch.setattr("cryolike_hydra.pipeline.request.__version__", "99.0")
     with pytest.raises(OutputExistsError,
                        match=r"different settings \(tool_version='[^']+' then, tool_version='99.0' now\)"):
         convert(dataset, out, resume=True)

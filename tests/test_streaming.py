@@ -20,8 +20,7 @@ from cryolike_hydra.convert_particle_stacks import convert_particle_stacks_from_
 from cryolike_hydra.core.choices import BatchingMode
 from cryolike_hydra.core.particles import ParticleTable, make_table
 from cryolike_hydra.descriptor import ImageDescriptor
-from cryolike_hydra.pipeline.converter import _account
-from cryolike_hydra.pipeline.runner import Accountant
+from cryolike_hydra.pipeline.accounting import Accountant
 from cryolike_hydra.plan.batching import BatchPlan, plan_stacks
 from cryolike_hydra.readers.image_reader import ParticleImageReader
 from cryolike_hydra.readers.mrc import read_mrc_header
@@ -31,9 +30,16 @@ from cryolike_hydra.writers.stack_writer import StagedStack
 
 
 def _accounting(table: ParticleTable, plan: BatchPlan, recorded: dict[int, Any]) -> dict[str, Any]:
-    """Reference for ``Accountant``, recounted from the whole table:
+    """Reference for ``Accountant``, recounted row by row from the whole table:
     in = written + left (n_stacks_max) + pending (not yet written)."""
-    per_file = _account(table, plan, set(recorded))
+    stack_of = {int(row): stack.counter for stack in plan.stacks for row in stack.rows}
+    per_file: dict[str, dict[str, int]] = {}
+    for row, name in enumerate(table.source_file.astype(str)):
+        counts = per_file.setdefault(str(name), {"in": 0, "written": 0, "left": 0, "pending": 0})
+        counts["in"] += 1
+        counter = stack_of.get(row)
+        counts["left" if counter is None else "written" if counter in recorded else "pending"] += 1
+    per_file = dict(sorted(per_file.items()))
     return {
         "images_in": len(table),
         "images_written": sum(f["written"] for f in per_file.values()),

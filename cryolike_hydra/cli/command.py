@@ -16,6 +16,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import hydra
@@ -28,19 +29,16 @@ from .hydra_files import HydraFiles, job_log, remove_unused_run_folders
 from .interrupts import terminate_as_interrupt
 from .schemas import (
     ConvertConfig,
-    CryosparcInput,
-    CryosparcJobInput,
     DescriptorConfig,
-    IndexedStarInput,
     InputConfig,
-    StarFilesInput,
     register_configs,
 )
 from .sweep import claim_output_folder, failed_jobs, remove_unfinished_records
 
 if TYPE_CHECKING:
     from ..core.descriptor import DescriptorSpec
-    from ..pipeline.converter import ConversionSummary, ParticleStackConverter, RunFiles
+    from ..pipeline.converter import ParticleStackConverter, RunFiles
+    from ..pipeline.summary import ConversionSummary
 
 PROG = "cryolike-convert"
 EXIT_BROKEN_PIPE = 128 + int(signal.SIGPIPE)  # what a shell reports for a reader that went away
@@ -72,22 +70,8 @@ def descriptor_argument(descriptor: DescriptorConfig) -> str | DescriptorSpec:
 
 
 def prepare_input(converter: ParticleStackConverter, source: InputConfig) -> None:
-    """Load the converter with the input named by the ``input`` group."""
-    if isinstance(source, StarFilesInput):
-        converter.prepare_star_files(
-            list(source.star_file_list),
-            list(source.particle_file_list),
-            defocus_angle_is_degree=source.defocus_angle_is_degree,
-            phase_shift_is_degree=source.phase_shift_is_degree,
-        )
-    elif isinstance(source, IndexedStarInput):
-        converter.prepare_indexed_star_file(source.star_file, folder_mrc=source.folder_mrc)
-    elif isinstance(source, CryosparcInput):
-        converter.prepare_indexed_cryosparc(source.file_cs, folder_cryosparc=source.folder_cryosparc)
-    elif isinstance(source, CryosparcJobInput):
-        converter.prepare_sequential_cryosparc(source.folder_cryosparc, source.job_number)
-    else:  # pragma: no cover - the input group has exactly these options
-        raise ConfigError("unknown input", field="input", value=type(source).__name__)
+    """Load the converter with the input named by the ``input`` group (its keys are the loader's keywords)."""
+    converter.prepare_input(source.kind, **asdict(source))
 
 
 def run(

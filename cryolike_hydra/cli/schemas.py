@@ -30,6 +30,7 @@ from ..plan.settings import (
     stacks_limit,
 )
 from ..readers.cryosparc_job import check_job_number
+from ..readers.star_pairs import check_pair_lists
 
 PRIMARY_SCHEMA = "cryolike_convert_schema"
 
@@ -76,15 +77,8 @@ class StarFilesInput(InputConfig):
     phase_shift_is_degree: bool = True
 
     def __post_init__(self) -> None:
-        if len(self.star_file_list) == 0:
-            _fail("input.star_file_list", [], "must name at least one STAR file")
-        if len(self.star_file_list) != len(self.particle_file_list):
-            _fail(
-                "input.particle_file_list",
-                list(self.particle_file_list),
-                f"must have one MRC file per STAR file ({len(self.star_file_list)} STAR files, "
-                f"{len(self.particle_file_list)} MRC files)",
-            )
+        with _as_overrides():
+            check_pair_lists(self.star_file_list, self.particle_file_list)
 
 
 @dataclass

@@ -56,3 +56,7 @@ class StackFiles:
     def plot_files(self) -> tuple[Path, Path, Path]:
         """The three quick-look plots."""
         return (self.plot_phys, self.plot_fourier, self.plot_power)
+
+    def written(self, plots: bool) -> tuple[Path, ...]:
+        """The files the stack has: the three data files, and the plots when they are made."""
+        return (*self.data_files(), *(self.plot_files() if plots else ()))

@@ -1,158 +1,67 @@
-"""The dry run: every check a conversion makes, collecting all problems instead of stopping at the
-first, and a report of what would be written and how much disk it needs (``disk_space``). Nothing is
-written.
+"""The dry run: every check of a conversion (``preflight``) with its problems collected instead of raised, and
+a report of what would be written -- images, stacks, sizes, the disk and memory needed -- and of every problem.
+Nothing is written.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-from ..core import columns as C
-from ..core.errors import CryolikeError, InputError, InputFileNotFoundError
+from ..core.errors import InputFileNotFoundError
 from ..core.particles import OPTICS_FIELDS, ParticleTable
+from ..core.problems import ProblemLog
 from ..core.setting_names import render, setting
 from ..plan import memory as host_memory
-from ..plan.batching import BatchPlan
-from ..plan.checks import CheckedInput, DescriptorSource, check_box, check_indices, resolve_descriptor
-from ..plan.disk_space import SizeEstimate, free_bytes, human_size
-from ..plan.memory import MemoryEstimate, shortage_message
-from ..plan.pixel_size import resolve_pixel_size
-from ..readers.cs_file import load_cs_array
-from ..readers.mrc import MrcStackInfo, read_mrc_header
-from ..readers.paths import resolve_data_path
-from ..readers.star import read_star_table
+from ..plan.disk_space import free_bytes, human_size
+from ..plan.memory import shortage_message
+from .accounting import Accountant
+from .preflight import Preflight, preflight
+from .request import Request
+from .summary import ConversionSummary, summarize
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-MAX_LISTED = 10  # problems named in the one-line error (the log lists all)
 
 
-class ProblemLog:
-    """Errors of the user's input or settings: collected in a dry run, raised at once otherwise."""
+def dry_run(request: Request, problems: ProblemLog, start: float) -> ConversionSummary:
+    """Run every check of a conversion, collecting the problems; log the report; write nothing.
 
-    def __init__(self, collect: bool) -> None:
-        self.collect = collect
-        self.problems: list[CryolikeError] = []
+    Parameters
+    ----------
+    request
+        The conversion as asked.
+    problems
+        A collecting log, holding the problems of loading the inputs.
+    start
+        When the conversion was asked for (``time.perf_counter()``).
 
-    def __bool__(self) -> bool:
-        return bool(self.problems)
+    Returns
+    -------
+    ConversionSummary
+        With ``dry_run`` set and the report.
 
-    def add(self, problem: CryolikeError) -> None:
-        if not self.collect:
-            raise problem
-        if str(problem) not in {str(p) for p in self.problems}:
-            self.problems.append(problem)
-
-    def attempt(self, action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-        """``action(*args, **kwargs)``, or None when it raised a CryolikeError that was collected."""
-        try:
-            return action(*args, **kwargs)
-        except CryolikeError as exc:
-            if not self.collect:
-                raise
-            self.add(exc)
-            return None
-
-    def error(self) -> CryolikeError:
-        """One error for all problems: the problem itself when there is one, else a list of them."""
-        if len(self.problems) == 1:
-            return self.problems[0]
-        listed = "; ".join(f"({k}) {p.template()}" for k, p in enumerate(self.problems[:MAX_LISTED], 1))
-        more = len(self.problems) - MAX_LISTED
-        return InputError(
-            f"the dry run found {len(self.problems)} problems: {listed}"
-            + (f"; and {more} more (see the log)" if more > 0 else ""),
-            fix="correct every problem listed, then run again",
-        )
+    Raises
+    ------
+    CryolikeError
+        One error naming every problem found.
+    """
+    checks = preflight(request, problems)
+    report = DryRunReport.build(request, checks, problems)
+    for line in report.lines():
+        (log.error if line.startswith("  problem:") else log.info)("%s", line)
+    if problems:
+        raise problems.error()
+    assert checks.estimate is not None and checks.memory is not None
+    summary = summarize(request, checks, time.perf_counter() - start, bytes_needed=checks.estimate.total,
+                        memory_needed=checks.memory.host, report=report.to_dict())
+    log.info("%s", summary.line())
+    return summary
 
 
-# --- every missing stack, not only the first -----------------------------------------------------------
-def _recorded_stacks(kind: str, arguments: dict[str, Any]) -> tuple[Path, list[tuple[str, int]], Any] | None:
-    """(metadata file, [(recorded stack path, first row)], folder option) of an indexed input."""
-    if kind == "indexed_star":
-        metadata, folder = Path(arguments["star_file"]), arguments.get("folder_mrc")
-        table, _ = read_star_table(metadata)
-        if C.RLN_IMAGE_NAME not in table.columns:
-            return None
-        recorded = table[C.RLN_IMAGE_NAME].astype(str).str.strip().str.partition("@")[2].tolist()
-    elif kind == "cryosparc":
-        metadata, folder = Path(arguments["file_cs"]), arguments.get("folder_cryosparc")
-        array = load_cs_array(metadata)
-        if C.CS_BLOB_PATH not in (array.dtype.names or ()):
-            return None
-        recorded = [
-            v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)
-            for v in np.asarray(array[C.CS_BLOB_PATH]).tolist()
-        ]
-    else:
-        return None
-    first_rows: dict[str, int] = {}
-    for row, path in enumerate(recorded):
-        first_rows.setdefault(path, row)
-    return metadata, list(first_rows.items()), folder
-
-
-def missing_stacks(kind: str, arguments: dict[str, Any]) -> list[CryolikeError]:
-    """A not-found error for every image stack an indexed input names that does not exist.
-
-    The readers stop at the first missing stack; the dry run lists them all. Returns [] when the
-    metadata cannot be read at all (the reader's own error then stands)."""
-    try:
-        found = _recorded_stacks(kind, arguments)
-    except CryolikeError:
-        return []
-    if found is None:
-        return []
-    metadata, recorded, folder = found
-    errors: list[CryolikeError] = []
-    for path, row in recorded:
-        try:
-            resolve_data_path(path, folder or None, metadata_file=metadata, row=row)
-        except CryolikeError as exc:
-            errors.append(exc)
-    return errors
-
-
-# --- every check of validation.check_input, collecting ------------------------------------------------
-def check_all(
-    table: ParticleTable,
-    problems: ProblemLog,
-    *,
-    manual_pixel_size: float | None,
-    downsample_factor: int,
-    descriptor_source: DescriptorSource,
-) -> CheckedInput | None:
-    """What ``validation.check_input`` checks, going on after a problem where the rest still makes sense:
-    every file's header, the indices of rows in readable files, the box, the pixel size, the descriptor."""
-    headers: dict[str, MrcStackInfo] = {}
-    for path in dict.fromkeys(str(p) for p in table.source_file.tolist()):
-        info = problems.attempt(read_mrc_header, path)
-        if info is not None:
-            headers[path] = info
-    readable = np.flatnonzero(np.isin(table.source_file.astype(str), list(headers)))
-    if readable.size:
-        problems.attempt(check_indices, table.take(readable), headers)
-    box = problems.attempt(check_box, headers, downsample_factor) if headers else None
-    voxel_sizes = {path: h.voxel_size for path, h in headers.items()}
-    pixel_size = problems.attempt(resolve_pixel_size, table, manual_pixel_size, voxel_sizes)
-    if box is None or pixel_size is None:
-        return None
-    descriptor = problems.attempt(
-        resolve_descriptor, descriptor_source, box // downsample_factor, pixel_size * downsample_factor
-    )
-    if descriptor is None or len(headers) < len(set(table.source_file.tolist())):
-        return None
-    return CheckedInput(headers=headers, box=box, pixel_size=pixel_size, descriptor=descriptor)
-
-
-# --- the report -----------------------------------------------------------------------------------------
 def optics_groups(table: ParticleTable) -> list[dict[str, float | int]]:
     """Distinct (voltage, Cs, amplitude contrast) with their image counts, in first-seen order."""
     values = np.stack([getattr(table, name) for name in OPTICS_FIELDS], axis=1)
@@ -194,34 +103,22 @@ class DryRunReport:
     memory_warning: str | None = None  # set when the estimate exceeds the memory available
 
     @classmethod
-    def build(
-        cls,
-        folder: Path,
-        table: ParticleTable | None,
-        plan: BatchPlan | None,
-        checked: CheckedInput | None,
-        problems: ProblemLog,
-        *,
-        downsample_factor: int,
-        stacks_complete: int,
-        estimate: SizeEstimate | None,
-        memory: MemoryEstimate | None,
-        per_file: dict[str, dict[str, int]],
-    ) -> DryRunReport:
+    def build(cls, request: Request, checks: Preflight, problems: ProblemLog) -> DryRunReport:
         """The report from whatever the checks got to (None where a problem stopped them)."""
+        table, plan, checked, memory = checks.table, checks.plan, checks.checked, checks.memory
         descriptor = None if checked is None else checked.descriptor
         available = host_memory.available_memory()
         return cls(
-            folder_output=str(folder),
+            folder_output=str(request.folder.path),
             images_in=0 if table is None else len(table),
             images_to_write=0 if plan is None else plan.n_images,
             images_left=0 if plan is None else plan.images_left,
             n_stacks=0 if plan is None else len(plan.stacks),
-            stacks_complete=stacks_complete,
-            per_file=per_file,
+            stacks_complete=checks.stacks_complete,
+            per_file={} if table is None or plan is None else Accountant(table, plan).planned(),
             box=None if checked is None else checked.box,
             pixel_size_in=None if checked is None else checked.pixel_size,
-            downsample_factor=downsample_factor,
+            downsample_factor=request.settings.downsample_factor,
             n_pixels=None if descriptor is None else descriptor.n_pixels,
             pixel_size=None if descriptor is None else descriptor.pixel_size,
             n_shells=None if descriptor is None else descriptor.polar_grid.n_shells,
@@ -230,8 +127,8 @@ class DryRunReport:
             optics_groups=[] if table is None else optics_groups(table),
             missing_files=missing_files_of(problems),
             problems=[str(p) for p in problems.problems],
-            bytes_needed=None if estimate is None else estimate.to_dict(),
-            bytes_free=free_bytes(folder),
+            bytes_needed=None if checks.estimate is None else checks.estimate.to_dict(),
+            bytes_free=free_bytes(request.folder.path),
             memory_needed=None if memory is None else memory.host,
             memory_available=available,
             largest_stack=None if memory is None else memory.largest_stack,
@@ -239,9 +136,11 @@ class DryRunReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain data (the summary's ``report``)."""
         return asdict(self)
 
     def lines(self) -> list[str]:
+        """The report as the log shows it, one line per fact; problems last."""
         out = [f"dry run: nothing is written to {self.folder_output}"]
         out.append(
             f"  images: {self.images_in} in, {self.images_to_write} to write in {self.n_stacks} "

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.choices import BatchingMode
-from ..core.errors import ConfigError
 from ..core.particles import OPTICS_FIELDS, ParticleTable
 from ..core.setting_names import setting
+from .settings import positive_int
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,7 @@ def plan_stacks(
 ) -> BatchPlan:
     """Split the table into stacks; ``n_stacks_max`` < 0 means no limit."""
     batching = BatchingMode(batching)
-    if batch_size < 1:
-        raise ConfigError("must be at least 1", field=setting("batch_size"), value=batch_size)
+    batch_size = positive_int(batch_size, setting("batch_size"))
     if len(table) == 0:
         return BatchPlan(stacks=(), images_left=0)
     starts = _segment_starts(table, batching)

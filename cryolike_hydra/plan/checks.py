@@ -2,7 +2,8 @@
 
 Everything that can be known without reading pixel data is checked here: every file's header, every
 row's index, one box size, divisibility by the downsampling factor, one pixel size, and the image
-descriptor's size.
+descriptor's size. A conversion raises the first problem; the dry run runs the same checks and collects
+every problem (``core/problems.py``), going on wherever the rest still makes sense.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from ..core.descriptor import DescriptorSpec, ImageDescriptor
 from ..core.errors import ConfigError, InputError
 from ..core.particles import ParticleTable
+from ..core.problems import ProblemLog
 from ..core.setting_names import render, setting
 from ..readers.mrc import MrcStackInfo, read_mrc_header
 from ..readers.params_file import read_params
@@ -31,14 +33,13 @@ MIN_STORED_PIXELS = 2
 
 @dataclass(frozen=True)
 class CheckedInput:
+    """What the checks found: the stacks' headers, the box and pixel size of the input images, and the
+    descriptor of the stored (downsampled) images."""
+
     headers: dict[str, MrcStackInfo]  # by source_file
     box: int  # side of the input images, pixels
     pixel_size: float  # of the input images, Å
     descriptor: ImageDescriptor  # of the stored (downsampled) images
-
-
-def read_headers(table: ParticleTable) -> dict[str, MrcStackInfo]:
-    return {str(path): read_mrc_header(path) for path in dict.fromkeys(table.source_file.tolist())}
 
 
 def check_indices(table: ParticleTable, headers: dict[str, MrcStackInfo]) -> None:
@@ -134,11 +135,53 @@ def check_input(
     manual_pixel_size: float | None,
     downsample_factor: int,
     descriptor_source: DescriptorSource,
-) -> CheckedInput:
-    headers = read_headers(table)
-    check_indices(table, headers)
-    box = check_box(headers, downsample_factor)
+    problems: ProblemLog | None = None,
+) -> CheckedInput | None:
+    """Check the table against its stacks' headers and the settings, before anything is written.
+
+    Parameters
+    ----------
+    table
+        The particles of every input.
+    manual_pixel_size
+        The input images' pixel size given by the user (Å), or None.
+    downsample_factor
+        The pooling factor (it must divide the box).
+    descriptor_source
+        A params file, an ImageDescriptor, a DescriptorSpec or None (``DescriptorSpec()``).
+    problems
+        Where problems go; None raises the first (a conversion). A collecting log gets every problem: each
+        header, the indices of rows in readable stacks, the box, the pixel size and the descriptor.
+
+    Returns
+    -------
+    CheckedInput, or None when a collected problem stopped the checks.
+
+    Raises
+    ------
+    InputError, ConfigError
+        The first problem, unless ``problems`` collects.
+    """
+    problems = problems if problems is not None else ProblemLog()
+    files = list(dict.fromkeys(str(path) for path in table.source_file.tolist()))
+    headers: dict[str, MrcStackInfo] = {}
+    for path in files:
+        header = problems.attempt(read_mrc_header, path)
+        if header is not None:
+            headers[path] = header
+    if len(headers) == len(files):
+        problems.attempt(check_indices, table, headers)
+    elif headers:  # the rows of the stacks that could be read
+        problems.attempt(check_indices, table.take(np.flatnonzero(np.isin(table.source_file.astype(str),
+                                                                          list(headers)))), headers)
+    box = problems.attempt(check_box, headers, downsample_factor) if headers else None
     voxel_sizes = {path: h.voxel_size for path, h in headers.items()}
-    pixel_size = resolve_pixel_size(table, manual_pixel_size, voxel_sizes)
-    descriptor = resolve_descriptor(descriptor_source, box // downsample_factor, pixel_size * downsample_factor)
+    pixel_size = problems.attempt(resolve_pixel_size, table, manual_pixel_size, voxel_sizes)
+    if box is None or pixel_size is None:
+        return None
+    descriptor = problems.attempt(
+        resolve_descriptor, descriptor_source, box // downsample_factor, pixel_size * downsample_factor
+    )
+    if descriptor is None or len(headers) < len(files):
+        return None
     return CheckedInput(headers=headers, box=box, pixel_size=pixel_size, descriptor=descriptor)

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ..core.errors import ConfigError, InputError
+from ..core.errors import InputError
 from ..core.particles import ParticleTable
 from ..core.setting_names import render, setting
 
@@ -130,10 +130,26 @@ def _from_headers(header_voxel_sizes: dict[str, float]) -> float | None:
 
 
 def resolve_pixel_size(table: ParticleTable, manual: float | None, header_voxel_sizes: dict[str, float]) -> float:
-    """The input images' pixel size in Å (before any downsampling), following SPEC §2."""
-    if manual is not None and (not math.isfinite(manual) or manual <= 0):
-        raise ConfigError("must be a positive number of Å", field=setting("pixel_size"), value=manual,
-                          fix=f"give {setting('pixel_size')} > 0")
+    """The input images' pixel size in Å (before any downsampling), following SPEC §2.
+
+    Parameters
+    ----------
+    table
+        The particles; their recorded pixel sizes (if any) are checked against each other and ``manual``.
+    manual
+        The pixel size given by the user, already checked (``plan.settings.manual_pixel_size``), or None.
+    header_voxel_sizes
+        The MRC headers' voxel size by stack file (0.0: unset).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        Recorded values that disagree (with each other, or with ``manual``), or no pixel size anywhere.
+    """
     recorded = _metadata_values(table)
     if recorded is not None:
         rows, values = recorded

@@ -41,7 +41,8 @@ class ImageProcessor:
     """Turns raw image batches into stored physical and Fourier images; the NUFFT plan is built once."""
 
     def __init__(
-        self, descriptor: ImageDescriptor, downsample_factor: int, downsample_type: str, device: torch.device
+        self, descriptor: ImageDescriptor, downsample_factor: int, downsample_type: str | DownsampleType,
+        device: torch.device,
     ) -> None:
         self.descriptor = descriptor
         self.factor = downsample_factor

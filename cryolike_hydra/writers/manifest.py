@@ -98,7 +98,7 @@ def _trusted(entry: dict[str, Any], stack: StackPlan, folder: Path, table: Parti
     except (KeyError, TypeError, AttributeError, IndexError):
         return False  # an entry edited by hand: trust nothing
     names = StackFiles.of(Path("."), stack.counter)
-    expected = {p.as_posix() for p in (*names.data_files(), *(names.plot_files() if plots else ()))}
+    expected = {p.as_posix() for p in names.written(plots)}
     if set(files) != expected or not same_images:
         return False
     return all((folder / name).is_file() and sha256_of(folder / name) == digest for name, digest in files.items())

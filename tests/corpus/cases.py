@@ -28,7 +28,8 @@ from cryolike_hydra.core.errors import (
 )
 from cryolike_hydra.core.setting_names import setting
 from cryolike_hydra.descriptor import write_params
-from cryolike_hydra.pipeline.converter import ConversionSummary, ParticleStackConverter
+from cryolike_hydra.pipeline.converter import ParticleStackConverter
+from cryolike_hydra.pipeline.summary import ConversionSummary
 
 PREPARE = {
     "star_files": "prepare_star_files",
@@ -100,7 +101,6 @@ class Built:
     error: type[CryolikeError] = InputError
     exit_code: int = 1  # of the command line: 1 input, 2 configuration
     prepared_output: bool = False  # the output folder existed before the run (and must stay byte for byte as it was)
-    cli_expected: tuple[str, ...] | None = None  # where the command line's config schema answers first
     pixel_data: bool = False  # found only when the pixels are read (a dry run does not read them)
     output: str = "out"  # the output folder, relative to the case's folder
 
@@ -568,10 +568,10 @@ def paired_lists_of_unequal_length(d: Path) -> Built:
     stars = [datagen.write_star_relion30(d / f"{k}.star", datagen.star_particles(N)) for k in "ab"]
     return Built(
         Run("star_files", {"star_file_list": [str(s) for s in stars], "particle_file_list": [str(a)]}),
-        (f"field {setting('star_file_list')} / {setting('particle_file_list')}", "2 STAR files but 1 particle files",
+        (f"field {setting('particle_file_list')}", "must have one MRC file per STAR file (2 STAR files, 1 MRC files)",
          "Fix: give exactly one MRC file for each STAR file"),
-        exit_code=2,  # the command line's config schema catches it first
-        cli_expected=("input.particle_file_list", "must have one MRC file per STAR file (2 STAR files, 1 MRC files)"),
+        error=ConfigError,
+        exit_code=2,  # a setting: the command line's config schema checks it with the same rule
     )
 
 
