@@ -23,7 +23,8 @@ import torch
 
 from cryolike_hydra.core.polar_grid import PolarGrid
 from cryolike_hydra.descriptor import ImageDescriptor
-from cryolike_hydra.transform.nufft import PolarNufft, direct_polar_transform
+from cryolike_hydra.transform.direct_polar import direct_polar_transform
+from cryolike_hydra.transform.nufft import PolarNufft
 
 EPS = {"single": 1e-6, "double": 1e-12}
 

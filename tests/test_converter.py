@@ -29,7 +29,7 @@ from cryolike_hydra.core.errors import (
 )
 from cryolike_hydra.descriptor import DescriptorSpec, write_params
 from cryolike_hydra.example_data import ExampleDataset, write_example_dataset, write_mrc
-from cryolike_hydra.transform.nufft import direct_polar_transform
+from cryolike_hydra.transform.direct_polar import direct_polar_transform
 
 NAMES = ("ONE", "TWO", "THREE")
 

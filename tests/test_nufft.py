@@ -9,7 +9,8 @@ import torch
 from cryolike_hydra.core.errors import InputError
 from cryolike_hydra.core.polar_grid import PolarGrid
 from cryolike_hydra.descriptor import ImageDescriptor
-from cryolike_hydra.transform.nufft import PolarNufft, direct_polar_transform
+from cryolike_hydra.transform.direct_polar import direct_polar_transform
+from cryolike_hydra.transform.nufft import PolarNufft
 
 BARS = {"single": 1e-5, "double": 1e-9}
 DTYPES = {"single": torch.float32, "double": torch.float64}

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cryolike_hydra import cli
-from cryolike_hydra.cli.hydra_files import RunLog
+from cryolike_hydra.cli.run_log import RunLog
 
 HYDRA_FILES = {".hydra", ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "cryolike_convert.log"}
 CONVERSION = {"phys", "phys/particles_phys_stack_000000.pt", "fft", "fft/particles_fourier_stack_000000.pt",

@@ -25,8 +25,10 @@ from omegaconf import DictConfig, OmegaConf
 from ..core.errors import ConfigError
 from ..core.setting_names import command_line_name, use_names
 from .command_errors import EXIT_CONFIG, EXIT_OK, SweepRefused, error_line, exit_code_and_message
-from .hydra_files import HydraFiles, job_log, remove_unused_run_folders
+from .hydra_files import HydraFiles
 from .interrupts import terminate_as_interrupt
+from .run_folders import remove_unused_run_folders
+from .run_log import job_log
 from .schemas import (
     ConvertConfig,
     DescriptorConfig,

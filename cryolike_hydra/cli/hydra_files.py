@@ -5,7 +5,7 @@ Hydra would write the composed config (``.hydra/``) and a log file into a run fo
 (``outputs/DATE/TIME/``) for every run: failed, dry, or writing its stacks elsewhere. Here its own writing
 is off (``hydra.output_subdir: null``, the console-only ``hydra/job_logging=cryolike``) and:
 
-- :class:`RunLog` keeps the run's log records in memory until the conversion's output folder is the run's
+- ``run_log.RunLog`` keeps the run's log records in memory until the conversion's output folder is the run's
   (checked and locked: ``ParticleStackConverter(run_files=...)``); :class:`HydraFiles` then writes
   ``.hydra/`` and ``cryolike_convert.log`` there, the records so far first, and the log grows with the run.
   A run that fails before, and a dry run, write neither. A run that fails after notes its error in the log;
@@ -13,13 +13,13 @@ is off (``hydra.output_subdir: null``, the console-only ``hydra/job_logging=cryo
   the folder's files are put back as they were. An overwrite writes them when the new conversion replaces
   the old one (until then the old one is untouched, its files included).
 - :class:`RunFilesCallback` notes which run folders Hydra is about to create (the single run's
-  ``hydra.run.dir`` and its parents; a sweep's folder and its jobs' folders) and removes those that the run
-  left empty: the run folder is the default output folder, and is kept only when the conversion is there.
+  ``hydra.run.dir`` and its parents; a sweep's folder and its jobs' folders: ``run_folders.py``) and removes
+  those that the run left empty: the run folder is the default output folder, and is kept only when the
+  conversion is there.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,57 +34,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..writers.atomic import atomic_write
+from .run_folders import note_run_folder, note_sweep_folder, remove_empty_folders, rmdir_if_empty
+from .run_log import RunLog, attach_job_log, detach_job_log
 
-LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's default job log format
 HYDRA_SUBDIR = ".hydra"
 LOGGING_CHOICE = "cryolike"  # the hydra/job_logging option under which the run writes its log file
-MULTIRUN_FILE = "multirun.yaml"  # Hydra's record of a sweep, in the sweep's folder
-MAX_HELD_RECORDS = 100_000  # log records held before the folder is known (a run logs a few dozen)
-
-
-class RunLog(logging.Handler):
-    """The run's log file: records are held until :meth:`open` names the file, then written to it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(logging.Formatter(LOG_FORMAT))
-        self._held: list[logging.LogRecord] = []
-        self._stream: IO[str] | None = None
-        self.path: Path | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self._stream is None:
-            if len(self._held) < MAX_HELD_RECORDS:
-                self._held.append(record)
-            return
-        try:
-            self._stream.write(self.format(record) + "\n")
-            self._stream.flush()
-        except Exception:  # noqa: BLE001 - logging must not end a conversion
-            self.handleError(record)
-
-    def open(self, path: Path, *, append: bool = True) -> None:
-        """Write to ``path`` from now on (appending, or replacing it), starting with the records held so far."""
-        self._stream = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115 - closed by close_file
-        self.path = path
-        held, self._held = self._held, []
-        for record in held:
-            self.emit(record)
-
-    def note_error(self, message: str) -> None:
-        """The run's error, in the file only (the console gets it from the command's error line)."""
-        if self._stream is not None:
-            record = logging.LogRecord("cryolike_hydra", logging.ERROR, "", 0, "%s", (message,), None)
-            self.emit(record)
-
-    def close_file(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-
-    def close(self) -> None:
-        self.close_file()
-        super().close()
 
 
 @dataclass(frozen=True)
@@ -102,7 +56,7 @@ class _Before:
             for child in self.hydra_dir.glob("*"):
                 if child.is_file():
                     child.unlink()
-            _rmdir_if_empty(self.hydra_dir)
+            rmdir_if_empty(self.hydra_dir)
         else:
             for name, data in self.hydra_files.items():
                 if data is None:
@@ -203,89 +157,29 @@ def _write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, write)
 
 
-def _rmdir_if_empty(path: Path) -> bool:
-    try:
-        path.rmdir()
-        return True
-    except OSError:
-        return False
-
-
-def _missing_folders(path: Path) -> list[Path]:
-    """``path`` and its parents that do not exist yet, deepest first."""
-    path = path.absolute()
-    return [folder for folder in (path, *path.parents) if not folder.exists()]
-
-
-def remove_empty_folders(folders: list[Path]) -> None:
-    """Remove ``folders`` (deepest first) while they are empty; never a folder that holds anything."""
-    for folder in folders:
-        if not _rmdir_if_empty(folder):
-            return
-
-
-# The run folders Hydra is about to create (the single run's hydra.run.dir or the sweep's folder, with their
-# parents; deepest first), noted by RunFilesCallback and removed by the command at its end where nothing was
-# written into them (cli.main, also after an error or Ctrl-C, when Hydra calls no on_run_end/on_multirun_end).
-_run_folders: list[Path] = []
-_sweep_dir: Path | None = None
-
-
-def remove_unused_run_folders() -> None:
-    """Remove the run folders this command's Hydra created that hold nothing (a sweep's: nothing but
-    Hydra's multirun.yaml, i.e. no job wrote anything: all failed, or dry runs)."""
-    global _sweep_dir
-    if _sweep_dir is not None and _run_folders and _sweep_dir.is_dir():
-        if {entry.name for entry in _sweep_dir.iterdir()} <= {MULTIRUN_FILE}:
-            (_sweep_dir / MULTIRUN_FILE).unlink(missing_ok=True)
-    remove_empty_folders(_run_folders)
-    _run_folders.clear()
-    _sweep_dir = None
-
-
-# The log of the job running in this process (attached by on_job_start, closed by on_job_end).
-_job_log: RunLog | None = None
-
-
-def job_log() -> RunLog | None:
-    return _job_log
-
-
 class RunFilesCallback(Callback):
-    """Attaches each job's :class:`RunLog`, and removes the run folders Hydra made that stayed empty."""
+    """Attaches each job's log (``run_log.RunLog``), and removes the run folders Hydra made that stayed empty."""
 
     def __init__(self) -> None:
         self.sweep_dir: Path | None = None
         self.sweep_entries: frozenset[str] = frozenset()  # of the sweep folder, before the sweep
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        run_dir = _folder_setting(config, "hydra.run.dir")
-        _run_folders[:] = [] if run_dir is None else _missing_folders(run_dir)
+        note_run_folder(_folder_setting(config, "hydra.run.dir"))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        global _sweep_dir
         self.sweep_dir = _folder_setting(config, "hydra.sweep.dir")
         if self.sweep_dir is None:
             return
         self.sweep_dir = self.sweep_dir.absolute()
         self.sweep_entries = frozenset(os.listdir(self.sweep_dir)) if self.sweep_dir.is_dir() else frozenset()
-        _run_folders[:] = _missing_folders(self.sweep_dir)
-        _sweep_dir = self.sweep_dir
+        note_sweep_folder(self.sweep_dir)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        global _job_log
-        if _job_log is not None:
-            _detach(_job_log)
-        _job_log = None
-        if HydraConfig.get().runtime.choices.get("hydra/job_logging") == LOGGING_CHOICE:
-            _job_log = RunLog()
-            logging.getLogger().addHandler(_job_log)
+        attach_job_log(HydraConfig.get().runtime.choices.get("hydra/job_logging") == LOGGING_CHOICE)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        global _job_log
-        if _job_log is not None:
-            _detach(_job_log)
-            _job_log = None
+        detach_job_log()
         if self.sweep_dir is None:
             return
         job_dir = Path(str(OmegaConf.select(config, "hydra.runtime.output_dir"))).absolute()
@@ -297,6 +191,7 @@ class RunFilesCallback(Callback):
             return  # the job's folder was there before the sweep: not ours to remove
         remove_empty_folders([job_dir, *job_dir.parents][: len(relative.parts)])
 
+
 def _folder_setting(config: DictConfig, key: str) -> Path | None:
     """The folder ``key`` names, or None when it cannot be resolved (Hydra then reports the error itself;
     an exception here would be printed by Hydra as a warning, beside the command's error line)."""
@@ -304,8 +199,3 @@ def _folder_setting(config: DictConfig, key: str) -> Path | None:
         return Path(str(OmegaConf.select(config, key)))
     except OmegaConfBaseException:
         return None
-
-
-def _detach(handler: RunLog) -> None:
-    logging.getLogger().removeHandler(handler)
-    handler.close()

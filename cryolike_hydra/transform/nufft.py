@@ -25,84 +25,20 @@ import warnings
 import numpy as np
 import scipy.sparse
 import torch
-from scipy.special import roots_legendre
 
 from ..core.choices import Precision
 from ..core.errors import ConfigError, InputError
 from ..core.polar_grid import PolarGrid
 from ..plan.work_sizes import CHUNK_LIMITS
+from .nufft_kernel import BETA_FACTOR, KERNEL_SETTINGS, kernel, kernel_ft, smooth_even
 from .torch_terms import torch_dtype
 
 logger = logging.getLogger(__name__)
 
-# (kernel width w in grid points, oversampling σ) per precision, chosen by measurement against the
-# direct sum (worst relative L2 error, n = 15 … 256, resolution_factor 1 and 2): single w = 7 gives
-# ≈ 1.2e-6 (w = 6: 1.8e-5, over the 1e-5 bar), double w = 12 gives ≈ 4e-11 (bar 1e-9). Our cost is
-# dominated by memory traffic, not by the w² taps: σ = 2 beats σ = 1.25–1.5 (which need w ≥ 9) and
-# σ = 2.5–3 (larger FFT and grid).
-KERNEL_SETTINGS = {"single": (7, 2.0), "double": (12, 2.0)}
-# β = _BETA_FACTOR · π (1 − 1/(2σ)) · w, FINUFFT's form of the kernel's shape parameter.
-_BETA_FACTOR = 0.98
 # Grid rows per block of the in-cache spectrum transpose (by measurement on 2 cores: 16384 rows
 # take 12 µs/image at n = 128, one strided copy 44 µs); the output copy uses blocks of 4× as many
 # values.
 _TRANSPOSE_ROWS = 16384
-
-
-def _smooth_even(size: int) -> int:
-    """Smallest even integer ≥ size whose prime factors are 2, 3 and 5 (fast FFT sizes)."""
-    m = max(2, size + size % 2)
-    while True:
-        k = m
-        for p in (2, 3, 5):
-            while k % p == 0:
-                k //= p
-        if k == 1:
-            return m
-        m += 2
-
-
-def _kernel(z: np.ndarray, beta: float) -> np.ndarray:
-    """Exponential of semicircle exp(β(√(1 − z²) − 1)) on |z| ≤ 1, zero outside."""
-    inside = np.abs(z) <= 1.0
-    return np.where(inside, np.exp(beta * (np.sqrt(np.clip(1.0 - z * z, 0.0, None)) - 1.0)), 0.0)
-
-
-def _kernel_ft(k: np.ndarray, width: int, beta: float) -> np.ndarray:
-    """∫ φ(2s/w) cos(k s) ds over |s| ≤ w/2 (grid units), by Gauss–Legendre quadrature."""
-    nodes, weights = roots_legendre(4 * width + 40)
-    half = width / 2.0
-    values = weights * _kernel(nodes, beta)
-    return half * np.cos(np.multiply.outer(k, nodes * half)) @ values
-
-
-def direct_polar_transform(images: np.ndarray, grid: PolarGrid, max_elements: int = 2**22) -> np.ndarray:
-    """Reference: the SPEC §3 sum evaluated directly in float64.
-
-    ``images`` (N, n, n) real → (N, n_shells, n_inplanes) complex128. The sum is separable:
-    first over the columns b for a chunk of points (two real GEMMs), then over the rows a.
-    Points are taken in chunks so that the (N, n, chunk) intermediate has ≤ ``max_elements``.
-    """
-    images = np.asarray(images, dtype=np.float64)
-    if images.ndim == 2:
-        images = images[None]
-    n_images, n, n2 = images.shape
-    if n != n2:
-        raise InputError("images must be square", value=images.shape)
-    x, y = grid.points()
-    omega_x = (4.0 * np.pi / n) * x.ravel()
-    omega_y = (4.0 * np.pi / n) * y.ravel()
-    m = np.arange(n) - n // 2
-    out = np.empty((n_images, omega_x.size), dtype=np.complex128)
-    chunk = max(16, max_elements // max(1, n_images * n))
-    for start in range(0, omega_x.size, chunk):
-        sl = slice(start, start + chunk)
-        phase_y = np.multiply.outer(m, omega_y[sl])  # (n_b, p)
-        # inner[i, a, p] = Σ_b P[i, a, b] exp(−i ω_y m_b)
-        inner = images @ np.cos(phase_y) - 1j * (images @ np.sin(phase_y))
-        outer = np.exp(-1j * np.multiply.outer(m, omega_x[sl]))  # (n_a, p)
-        out[:, sl] = np.einsum("iap,ap->ip", inner, outer)
-    return (4.0 * np.pi / n) * out.reshape(n_images, grid.n_shells, grid.n_inplanes)
 
 
 class PolarNufft:
@@ -142,12 +78,12 @@ class PolarNufft:
         self.n_shells, self.n_inplanes = grid.n_shells, grid.n_inplanes
         # Even n_inplanes: angle k + K/2 is the conjugate of angle k, so only k < K/2 is computed.
         self.n_computed = self.n_inplanes // 2 if self.n_inplanes % 2 == 0 else self.n_inplanes
-        self.size = m_grid = _smooth_even(math.ceil(self.oversampling * n))
+        self.size = m_grid = smooth_even(math.ceil(self.oversampling * n))
         self.offset = m_grid // 2 - n // 2  # pixel a sits at grid row m_a + M/2
-        beta = _BETA_FACTOR * math.pi * (1.0 - 1.0 / (2.0 * self.oversampling)) * self.kernel_width
+        beta = BETA_FACTOR * math.pi * (1.0 - 1.0 / (2.0 * self.oversampling)) * self.kernel_width
 
         m = np.arange(n) - n // 2
-        ft = _kernel_ft(2.0 * np.pi * m / m_grid, self.kernel_width, beta)
+        ft = kernel_ft(2.0 * np.pi * m / m_grid, self.kernel_width, beta)
         # Pre-correction 1 / (Φ(m_a) Φ(m_b)), with c folded in.
         deconv = (4.0 * np.pi / n) / np.multiply.outer(ft, ft)
         self._deconv = torch.as_tensor(deconv, dtype=self.real_dtype, device=self.device)
@@ -190,7 +126,7 @@ class PolarNufft:
             for coord in (x[start : start + step], y[start : start + step]):
                 t = (2.0 * m_grid / n) * coord  # ω / (2π / M): the point in grid units
                 idx = np.ceil(t - width / 2.0).astype(np.int64)[:, None] + taps[None, :]  # (p, w)
-                axes.append((idx, _kernel((t[:, None] - idx) * (2.0 / width), beta)))
+                axes.append((idx, kernel((t[:, None] - idx) * (2.0 / width), beta)))
             (i1, k1), (i2, k2) = axes
             l1 = np.broadcast_to(i1[:, :, None], (len(i1), width, width)).ravel()
             l2 = np.broadcast_to(i2[:, None, :], (len(i2), width, width)).ravel()
