@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 from ..core.errors import OutputWriteError
 
@@ -126,7 +126,9 @@ def stage_file(path: Path, write: Callable[[IO[bytes]], None]) -> StagedFile:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             hashing = HashingWriter(handle)
-            write(hashing)
+            # A binary file object as numpy, zipfile and torch.save use it; typeshed types RawIOBase apart
+            # from IO[bytes], which the writers are annotated with.
+            write(cast(IO[bytes], hashing))
     except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
         failure = hashing.failure if hashing is not None else None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import IO
 
 import numpy as np
@@ -50,11 +51,13 @@ class _ZipCrc32Switch:
     before the first one is restored when the last one finishes."""
 
     def __init__(self) -> None:
+        self._config: ModuleType | None = None
         try:  # torch >= 2.6; older versions always compute the CRCs
             from torch.utils.serialization import config
+
+            self._config = config
         except ImportError:
-            config = None
-        self._config = config
+            pass
         self._lock = threading.Lock()
         self._users = 0
         self._saved = True
