@@ -154,10 +154,10 @@ def test_ci_run_says_what_it_installs_before_each_step() -> None:
             continue
         if code.startswith('echo ".ci/run: '):
             announced = True
-        elif re.search(r"pip install|install_pipeline_tools\.sh$|-m pytest", code):
+        elif re.search(r"pip install|install_pipeline_tools\.sh$|-m (pytest|ruff|mypy)", code):
             assert announced, f"not announced: {code}"
             announced, steps = False, steps + 1
-    assert steps == 6  # pip, torch, the package, CryoLike, the pipeline tools, the tests
+    assert steps == 8  # pip, torch, the package, CryoLike, the pipeline tools, ruff, mypy, the tests
 
 
 # --- the worked examples -------------------------------------------------------------------------------------
