@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..core.errors import ConfigError
 from ..core.setting_names import command_line_name, use_names
 from .command_errors import EXIT_CONFIG, EXIT_OK, SweepRefused, error_line, exit_code_and_message
+from .console import DropJobErrorLine, flush_stdout, traceback_requested
 from .hydra_files import HydraFiles
 from .interrupts import terminate_as_interrupt
 from .run_folders import remove_unused_run_folders
@@ -83,8 +84,25 @@ def run(
 ) -> ConversionSummary:
     """Convert the input described by ``config`` (no Hydra needed: build a ConvertConfig yourself).
 
-    ``run_config``: the composed configuration as plain data, kept in the output's manifest;
-    ``run_files``: see ``ParticleStackConverter`` (the command writes Hydra's files with it).
+    Parameters
+    ----------
+    config
+        The typed configuration (``cryolike_hydra.config``); its schemas have checked each setting.
+    run_config
+        The composed configuration as plain data, kept in the output's manifest.
+    run_files
+        See ``ParticleStackConverter`` (the command writes Hydra's files with it).
+
+    Returns
+    -------
+    ConversionSummary
+        As ``ParticleStackConverter.convert_stacks`` returns it.
+
+    Raises
+    ------
+    CryolikeError
+        As ``ParticleStackConverter`` and ``convert_stacks`` raise them (the command turns each into its exit
+        code and one line).
     """
     from ..pipeline.converter import ParticleStackConverter  # here: --help and config errors need no torch import
 
@@ -120,61 +138,24 @@ def hydra_app(cfg: DictConfig) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- main
-_TRUE = {"1", "true", "yes", "on"}
 _INPUT_CHOICE = re.compile(r"^\+{0,2}input=")
 HELP_INPUT = "indexed_star"
-_DEBUG_OVERRIDE = re.compile(r"^\+{0,2}debug=(.*)$", re.IGNORECASE)
-
-
-def _traceback_requested(args: Sequence[str], full_error_env: str | None) -> bool:
-    if full_error_env is not None and full_error_env.strip().lower() in _TRUE:
-        return True
-    for arg in args:
-        match = _DEBUG_OVERRIDE.match(arg)
-        if match and match.group(1).strip().lower() in _TRUE:
-            return True
-    return False
-
-
-class _DropJobErrorLine:
-    """A stderr that drops Hydra's ``Error executing job with overrides: [...]`` line of a single run:
-    the one-line error that :func:`main` prints names the problem and follows it."""
-
-    PREFIX = "Error executing job with overrides:"
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        if text.startswith(self.PREFIX):
-            return len(text)
-        return self._stream.write(text)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _flush_stdout() -> bool:
-    """Flush stdout; False when its reader has gone (then stdout is pointed at /dev/null, so that the
-    interpreter's own flush at exit does not print a BrokenPipeError either)."""
-    try:
-        sys.stdout.flush()
-        return True
-    except BrokenPipeError:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        except (OSError, ValueError, AttributeError):
-            pass  # a stdout without a descriptor (tests): nothing to silence
-        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console script ``cryolike-convert``; ``argv`` defaults to ``sys.argv[1:]``. Returns the exit code."""
+    """Console script ``cryolike-convert``: every error ends as one line on stderr and an exit code.
+
+    Parameters
+    ----------
+    argv
+        The command's arguments (Hydra overrides and flags); None: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: 0 done, 1 bad input or a failed write, 2 a configuration error, 128 + the signal when
+        interrupted, 141 when stdout's reader went away (``command_errors.py``).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     if "--version" in args:  # ours, not Hydra's own --version (which names only Hydra's)
         from .software_versions import version_lines
@@ -182,27 +163,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write("\n".join(version_lines()) + "\n")
         return EXIT_OK
     user_full_error = os.environ.get("HYDRA_FULL_ERROR")
-    show_traceback = _traceback_requested(args, user_full_error)
+    show_traceback = traceback_requested(args, user_full_error)
     multirun = any(arg in ("-m", "--multirun") or arg.lower() == "hydra.mode=multirun" for arg in args)
     if any(arg in ("-h", "--help") for arg in args) and not any(_INPUT_CHOICE.match(arg) for arg in args):
         args.append(f"input={HELP_INPUT}")  # --help composes the config, which needs an input
     saved_argv, saved_stderr = sys.argv, sys.stderr
     sys.argv = [PROG, *args]
-    sys.stderr = cast(TextIO, _DropJobErrorLine(saved_stderr))  # our error line names the job instead
+    sys.stderr = cast(TextIO, DropJobErrorLine(saved_stderr))  # our error line names the job instead
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
     api_names = use_names(command_line_name)  # messages name settings as overrides (output.overwrite=true)
     try:
         with terminate_as_interrupt():
             hydra_app()
-        if not _flush_stdout():
+        if not flush_stdout():
             return EXIT_BROKEN_PIPE
     except SystemExit as exc:  # --help, --cfg, argparse errors
         code = exc.code
-        if not _flush_stdout():  # e.g. ``--help | head``: the reader has gone, and that is fine
+        if not flush_stdout():  # e.g. ``--help | head``: the reader has gone, and that is fine
             return EXIT_BROKEN_PIPE
         return code if isinstance(code, int) else (0 if code is None else EXIT_CONFIG)
     except BrokenPipeError:
-        _flush_stdout()
+        flush_stdout()
         return EXIT_BROKEN_PIPE
     except (KeyboardInterrupt, SweepRefused, Exception) as exc:  # Ctrl-C and SIGTERM too (interrupts.py)
         code, message = exit_code_and_message(exc)

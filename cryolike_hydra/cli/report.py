@@ -5,151 +5,37 @@ Both read the ``run_summary.json`` each run writes in its output folder::
     cryolike-report --csv runs.csv --markdown report.md OUT1/run_summary.json OUT2/run_summary.json
 
 The same text table (factor, type, images, stacks, seconds, images/s, output folder) ends a
-``cryolike-convert -m ...`` sweep (:class:`cryolike_hydra.sweep.SweepCallback`).
+``cryolike-convert -m ...`` sweep (``sweep.SweepCallback``); the rows are read in ``run_rows.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
-import logging
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from ..core.errors import CryolikeError, InputError, InputFileNotFoundError
+from ..core.errors import CryolikeError
 from ..core.output_layout import SUMMARY_FILE
+from .run_rows import CSV_COLUMNS, TABLE_HEADER, RunRow, read_summary, shown_path, sort_rows
 
-TABLE_HEADER = ("factor", "type", "images", "stacks", "seconds", "images/s", "output folder")
-CSV_COLUMNS = (
-    "factor",
-    "type",
-    "images",
-    "stacks",
-    "seconds",
-    "images_per_s",
-    "output_folder",
-    "input",
-    "batching",
-    "batch_size",
-    "device",
-    "precision",
-    "images_in",
-    "images_left",
-    "summary",
-)
-_REQUIRED = ("downsample_factor", "images_written", "n_stacks", "seconds", "folder_output")
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One conversion run, as its summary tells it."""
-
-    factor: int
-    type: str
-    images: int
-    stacks: int
-    seconds: float
-    images_per_s: float
-    output_folder: str
-    input: str = ""
-    batching: str = ""
-    batch_size: int | None = None
-    device: str = ""
-    precision: str = ""
-    images_in: int | None = None
-    images_left: int | None = None
-    summary: str = ""
-
-    @classmethod
-    def from_summary(cls, data: Mapping[str, Any], source: str = "") -> RunRow:
-        """From the keys of ``run_summary.json`` (``ConversionSummary.to_dict()``)."""
-        missing = [key for key in _REQUIRED if key not in data]
-        if missing:
-            raise InputError(
-                f"not a run summary: missing keys {missing}",
-                file=source or None,
-                fix="give the run_summary.json files that cryolike-convert writes in its output folders",
-            )
-        seconds = float(data["seconds"])
-        images = int(data["images_written"])
-        rate = data.get("images_per_second")
-        return cls(
-            factor=int(data["downsample_factor"]),
-            type=str(data.get("downsample_type", "")),
-            images=images,
-            stacks=int(data["n_stacks"]),
-            seconds=seconds,
-            images_per_s=float(rate) if rate is not None else (images / seconds if seconds > 0 else 0.0),
-            output_folder=str(data["folder_output"]),
-            input=str(data.get("input", "")),
-            batching=str(data.get("batching", "")),
-            batch_size=None if data.get("batch_size") is None else int(data["batch_size"]),
-            device=str(data.get("device", "")),
-            precision=str(data.get("precision", "")),
-            images_in=None if data.get("images_in") is None else int(data["images_in"]),
-            images_left=None if data.get("images_left") is None else int(data["images_left"]),
-            summary=source,
-        )
-
-    def cells(self) -> tuple[str, ...]:
-        """The text-table cells, in the order of :data:`TABLE_HEADER`."""
-        return (
-            str(self.factor),
-            self.type,
-            str(self.images),
-            str(self.stacks),
-            f"{self.seconds:.2f}",
-            f"{self.images_per_s:.1f}",
-            shown_path(self.output_folder),
-        )
-
-    def csv_record(self) -> dict[str, Any]:
-        return {name: ("" if value is None else value) for name, value in zip(CSV_COLUMNS, self._values(), strict=True)}
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in CSV_COLUMNS)
-
-
-def shown_path(path: str) -> str:
-    """``path`` relative to the current folder when it lies inside it (sweep jobs record absolute paths),
-    as the user would type it; else as recorded."""
-    folder = Path(path)
-    if not folder.is_absolute():
-        return path
-    try:
-        return str(folder.relative_to(Path.cwd()))
-    except ValueError:
-        return path
-
-
-def read_summary(path: str | Path) -> RunRow:
-    """One ``run_summary.json`` (a file, or the output folder holding it)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / SUMMARY_FILE
-    if not path.is_file():
-        raise InputFileNotFoundError("run summary not found", tried=[path], fix="give a run's run_summary.json")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"not a readable JSON file ({exc})", file=path) from exc
-    if not isinstance(data, dict):
-        raise InputError("not a run summary (expected a JSON object)", file=path)
-    return RunRow.from_summary(data, str(path))
-
-
-def sort_rows(rows: Iterable[RunRow]) -> list[RunRow]:
-    """Runs ordered by downsampling factor, type, then output folder."""
-    return sorted(rows, key=lambda row: (row.factor, row.type, row.output_folder))
-
+__all__ = ["CSV_COLUMNS", "SUMMARY_FILE", "TABLE_HEADER", "RunRow", "format_markdown", "format_table", "main",
+           "read_summary", "shown_path", "sort_rows", "write_csv", "write_markdown"]
 
 def format_table(rows: Sequence[RunRow]) -> str:
-    """An aligned text table (numbers right-aligned), one line per run."""
+    """An aligned text table (numbers right-aligned), one line per run.
+
+    Parameters
+    ----------
+    rows
+        The runs, in the order shown.
+
+    Returns
+    -------
+    str
+        The header, a rule and the rows, each line ending in a newline.
+    """
     body = [row.cells() for row in rows]
     widths = [max(len(cell) for cell in column) for column in zip(TABLE_HEADER, *body, strict=False)]
     numeric = (True, False, True, True, True, True, False)
@@ -163,7 +49,18 @@ def format_table(rows: Sequence[RunRow]) -> str:
 
 
 def format_markdown(rows: Sequence[RunRow]) -> str:
-    """A short Markdown report: totals, the table, and a note on images left unconverted."""
+    """A short Markdown report: totals, the table, and a note on images left unconverted.
+
+    Parameters
+    ----------
+    rows
+        The runs, in the order shown.
+
+    Returns
+    -------
+    str
+        The report's Markdown text.
+    """
     total_images = sum(row.images for row in rows)
     total_seconds = sum(row.seconds for row in rows)
     lines = ["# cryolike-convert runs", ""]
@@ -196,6 +93,15 @@ def _md_cell(text: str) -> str:
 
 
 def write_csv(rows: Sequence[RunRow], path: str | Path) -> None:
+    """Write the runs as a CSV table (``CSV_COLUMNS``), making its folder.
+
+    Parameters
+    ----------
+    rows
+        The runs, in the order written.
+    path
+        The CSV file (replaced).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
@@ -206,13 +112,33 @@ def write_csv(rows: Sequence[RunRow], path: str | Path) -> None:
 
 
 def write_markdown(rows: Sequence[RunRow], path: str | Path) -> None:
+    """Write ``format_markdown(rows)`` to ``path``, making its folder.
+
+    Parameters
+    ----------
+    rows
+        The runs, in the order shown.
+    path
+        The Markdown file (replaced).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(format_markdown(rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console script ``cryolike-report``: the runs' summaries as one CSV table and a Markdown report."""
+    """Console script ``cryolike-report``: the runs' summaries as one CSV table and a Markdown report.
+
+    Parameters
+    ----------
+    argv
+        The command's arguments; None: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: 0, or 1 when a summary cannot be read (one line on stderr, naming it).
+    """
     parser = argparse.ArgumentParser(
         prog="cryolike-report",
         description="Tabulate cryolike-convert runs from their run_summary.json files.",

@@ -71,7 +71,28 @@ class ImageDescriptor:
         resolution_factor: float = 1.0,
         n_inplanes: int | None = None,
     ) -> ImageDescriptor:
-        """Defaults of SPEC §3: radius_max = n/4 · resolution_factor, n_inplanes = 2n."""
+        """A descriptor with the defaults of SPEC §3: radius_max = n/4 · resolution_factor, n_inplanes = 2n.
+
+        Parameters
+        ----------
+        n_pixels, pixel_size
+            The stored images' side (pixels) and pixel size (Å).
+        precision
+            'single' or 'double'.
+        resolution_factor
+            Scales the polar grid's largest radius (> 0).
+        n_inplanes
+            In-plane angles of the polar grid; None: 2 · n_pixels.
+
+        Returns
+        -------
+        ImageDescriptor
+
+        Raises
+        ------
+        ConfigError
+            A value outside its range, naming it.
+        """
         if not resolution_factor > 0:
             raise ConfigError("must be positive", field="resolution_factor", value=resolution_factor)
         return cls(
@@ -87,7 +108,13 @@ class ImageDescriptor:
         return PolarGrid(radius_max=self.radius_max, dist_radii=self.dist_radii, n_inplanes=self.n_inplanes)
 
     def to_npz_dict(self) -> dict[str, np.ndarray]:
-        """CryoLike's params keys, with no object arrays (absent values are empty arrays)."""
+        """CryoLike's params keys, with no object arrays (absent values are empty arrays).
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            The arrays of a params ``.npz``, by key.
+        """
         return {
             "n_pixels": np.array([self.n_pixels, self.n_pixels], dtype=np.int64),
             "pixel_size": np.array([self.pixel_size, self.pixel_size], dtype=np.float64),
@@ -117,7 +144,22 @@ class DescriptorSpec:
     n_inplanes: int | None = None
 
     def resolve(self, n_pixels: int, pixel_size: float) -> ImageDescriptor:
-        """The descriptor for images of ``n_pixels`` at ``pixel_size`` Å (after downsampling)."""
+        """The descriptor for images of ``n_pixels`` at ``pixel_size`` Å (after downsampling).
+
+        Parameters
+        ----------
+        n_pixels, pixel_size
+            The stored images' side and pixel size, used where the spec leaves them unset.
+
+        Returns
+        -------
+        ImageDescriptor
+
+        Raises
+        ------
+        ConfigError
+            A value outside its range (``ImageDescriptor.from_values``).
+        """
         return ImageDescriptor.from_values(
             n_pixels=self.n_pixels if self.n_pixels is not None else n_pixels,
             pixel_size=self.pixel_size if self.pixel_size is not None else pixel_size,

@@ -13,18 +13,19 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..core.choices import BatchingMode, InputKind
+from ..core.choices import BatchingMode
 from ..core.errors import ConfigError
 from ..core.output_layout import SUMMARY_FILE
 from ..core.problems import ProblemLog
 from ..core.setting_names import render, setting
 from ..plan.checks import DescriptorSource
 from ..plan.memory import warn_if_short
-from ..plan.settings import ConversionSettings, one_of
+from ..plan.settings import ConversionSettings, batching_choice
 from ..writers.output_folder import OutputFolder
 from ..writers.overwrite import replace_with_staged, write_target
 from .device import RunDevice
 from .dry_run import dry_run
+from .input_loading import InputLoading
 from .preflight import Preflight, preflight
 from .request import Request, new_manifest
 from .sources import Sources
@@ -42,7 +43,7 @@ class RunFiles(Protocol):
     def __call__(self, folder: Path, *, replacing: bool) -> AbstractContextManager[None]: ...
 
 
-class ParticleStackConverter:
+class ParticleStackConverter(InputLoading):
     """Converts particle stacks into CryoLike's stored form. See the README for the parameters.
 
     With ``dry_run=True`` every input is parsed and checked, all problems found are collected (every
@@ -101,63 +102,6 @@ class ParticleStackConverter:
         conversion that has passed every check does: ``cuda`` without a GPU is a ConfigError here."""
         return self.run_device.torch_device
 
-    # -- loading inputs (each call appends; images keep the order in which they were loaded) --
-
-    def prepare_star_files(
-        self,
-        star_file_list: list[str] | list[Path],
-        particle_file_list: list[str] | list[Path],
-        defocus_angle_is_degree: bool = True,
-        phase_shift_is_degree: bool = True,
-    ) -> None:
-        """Pairs of STAR and MRC files: row i of each STAR describes image i of its MRC.
-
-        CryoLike's method takes the two lists in the other order (particles first). Positional calls
-        in either order work: when every file of the first list is recognisably an MRC stack and every
-        file of the second a STAR file, the lists are taken the other way round. A file in the wrong
-        list is an error before anything is read."""
-        self._sources.load(InputKind.star_files, star_file_list=star_file_list, particle_file_list=particle_file_list,
-                           defocus_angle_is_degree=defocus_angle_is_degree, phase_shift_is_degree=phase_shift_is_degree)
-
-    def prepare_indexed_star_file(self, star_file: str | Path, folder_mrc: str | Path | None = None) -> None:
-        """One STAR whose rlnImageName rows are ``NNNNNN@stack.mrcs`` (1-based)."""
-        self._sources.load(InputKind.indexed_star, star_file=star_file, folder_mrc=folder_mrc)
-
-    def prepare_indexed_cryosparc(self, file_cs: str | Path, folder_cryosparc: str | Path | None = None) -> None:
-        """One cryoSPARC ``.cs`` with blob/path and blob/idx (0-based)."""
-        self._sources.load(InputKind.cryosparc, file_cs=file_cs, folder_cryosparc=folder_cryosparc)
-
-    def prepare_indexed_file(
-        self,
-        src_file: str | Path,
-        filetype: str,
-        mrc_folder: str | Path | None = "",
-        ignore_manual_pixel_size: bool = False,
-    ) -> None:
-        """CryoLike's name for the two indexed inputs: ``filetype`` 'starfile' or 'cryosparc'."""
-        if ignore_manual_pixel_size:
-            raise ConfigError(
-                "is not supported: a manual pixel size is checked against the metadata's (under 1% apart: "
-                "a warning and the manual value is used; more: an error)",
-                field="ignore_manual_pixel_size", value=ignore_manual_pixel_size,
-                fix=f"give {setting('pixel_size', None)} to use the pixel size recorded in the metadata",
-            )
-        if filetype == "starfile":
-            self.prepare_indexed_star_file(src_file, mrc_folder)
-        elif filetype == "cryosparc":
-            self.prepare_indexed_cryosparc(src_file, mrc_folder)
-        else:
-            raise ConfigError("must be 'starfile' or 'cryosparc'", field="filetype", value=filetype)
-
-    def prepare_sequential_cryosparc(self, folder_cryosparc: str | Path, job_number: int) -> None:
-        """A cryoSPARC job folder ``folder_cryosparc/J<job_number>`` with restacked batch files."""
-        self._sources.load(InputKind.cryosparc_job, folder_cryosparc=folder_cryosparc, job_number=job_number)
-
-    def prepare_input(self, kind: InputKind | str, **arguments: Any) -> None:
-        """An input of ``kind`` with its keywords (the command line's ``input`` group: each key is a keyword of
-        the ``prepare_*`` method of that kind, ``kind.prepare_method``)."""
-        getattr(self, InputKind(kind).prepare_method)(**arguments)
-
     # -- conversion --
 
     def convert_stacks(
@@ -169,8 +113,21 @@ class ParticleStackConverter:
     ) -> ConversionSummary:
         """Check everything, then write the stacks (or, in a dry run, report).
 
-        ``batching`` None: per_file for paired STAR files, restack otherwise. CryoLike's flag is accepted
-        too, by keyword or in ``batching``'s place: True means per_file, False the default of the input.
+        Parameters
+        ----------
+        batch_size
+            Images per stack (with per_file batching, at most).
+        batching
+            ``restack`` or ``per_file``; None: per_file for paired STAR files, restack otherwise. CryoLike's
+            flag is accepted too, by keyword or in ``batching``'s place: True means per_file, False the
+            default of the input.
+        never_combine_input_files
+            CryoLike's flag: True is per_file batching.
+
+        Returns
+        -------
+        ConversionSummary
+            What was written (a dry run: what would be, with the report), where, and how fast.
 
         Raises
         ------
@@ -179,17 +136,10 @@ class ParticleStackConverter:
             checks pass, and what a failed run wrote is taken back or kept for ``resume``.
         """
         start = time.perf_counter()
-        if isinstance(batching, bool):
-            batching, never_combine_input_files = None, batching or never_combine_input_files
-        if never_combine_input_files:
-            if batching is not None and str(getattr(batching, "value", batching)) != BatchingMode.per_file.value:
-                raise ConfigError("never_combine_input_files=True is per_file batching", field="batching",
-                                  value=str(batching), fix="give one of the two")
-            batching = BatchingMode.per_file
+        chosen = batching_choice(batching, never_combine_input_files)
         if not self._sources.kinds:
             raise ConfigError("no input loaded", fix="call one of the prepare_* methods before convert_stacks")
-        mode = self._sources.default_batching() if batching is None else one_of(BatchingMode, batching,
-                                                                                setting("batching"))
+        mode = self._sources.default_batching() if chosen is None else chosen
         request = Request(self._sources, self.settings, self.image_descriptor, mode, batch_size, self.folder,
                           self.run_device, self.run_config)
         if self.settings.dry_run:

@@ -15,7 +15,7 @@ from enum import Enum
 from numbers import Real
 from typing import Any, TypeVar
 
-from ..core.choices import DownsampleType
+from ..core.choices import BatchingMode, DownsampleType
 from ..core.errors import ConfigError
 from ..core.setting_names import setting
 
@@ -67,6 +67,19 @@ def one_of(enum: type[E], value: Any, field: str) -> E:
     except ValueError:
         options = ", ".join(str(member.value) for member in enum)
         raise ConfigError(f"must be one of {options}", field=field, value=str(value)) from None
+
+
+def batching_choice(batching: Any, never_combine_input_files: bool = False) -> BatchingMode | None:
+    """The batching asked for; None for the inputs' default. CryoLike's flag ``never_combine_input_files`` is
+    accepted too, by keyword or in ``batching``'s place: True means per_file, False the default."""
+    if isinstance(batching, bool):
+        batching, never_combine_input_files = None, batching or never_combine_input_files
+    if never_combine_input_files:
+        if batching is not None and str(getattr(batching, "value", batching)) != BatchingMode.per_file.value:
+            raise ConfigError("never_combine_input_files=True is per_file batching", field="batching",
+                              value=str(batching), fix="give one of the two")
+        return BatchingMode.per_file
+    return None if batching is None else one_of(BatchingMode, batching, setting("batching"))
 
 
 def overwrite_or_resume(overwrite: bool, resume: bool, *, name: str = "resume") -> None:

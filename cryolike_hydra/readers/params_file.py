@@ -29,7 +29,24 @@ def _scalar(value: np.ndarray, path: Path, key: str) -> float:
 
 
 def read_params(path: str | Path) -> ImageDescriptor:
-    """Read CryoLike's parameters ``.npz`` without unpickling anything."""
+    """Read CryoLike's parameters ``.npz`` without unpickling anything.
+
+    Parameters
+    ----------
+    path
+        The params file (``params_input``).
+
+    Returns
+    -------
+    ImageDescriptor
+
+    Raises
+    ------
+    InputFileNotFoundError
+        No such file.
+    InputError
+        Not an ``.npz``, a key missing, or a value that cannot be read (naming the file and the key).
+    """
     path = Path(path)
     require_file(path.absolute(), "params file", fix=f"check the path given as {setting('params_input')}")
     with open(path, "rb") as handle:

@@ -18,7 +18,27 @@ def write_params(
     resolution_factor: float = 1.0,
     n_inplanes: int | None = None,
 ) -> ImageDescriptor:
-    """Write a CryoLike params ``.npz`` (atomically) and return its descriptor."""
+    """Write a CryoLike params ``.npz`` (atomically) and return its descriptor.
+
+    Parameters
+    ----------
+    path
+        Where to write it (its folder is made).
+    n_pixels, pixel_size, precision, resolution_factor, n_inplanes
+        As for ``ImageDescriptor.from_values``.
+
+    Returns
+    -------
+    ImageDescriptor
+        The descriptor written.
+
+    Raises
+    ------
+    ConfigError
+        A value outside its range.
+    OutputWriteError
+        The write failed (a full disk), naming the file and the system's reason.
+    """
     descriptor = ImageDescriptor.from_values(n_pixels, pixel_size, precision, resolution_factor, n_inplanes)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
