@@ -34,6 +34,19 @@ PARAMS_KEYS = (
 )
 
 
+def checked_precision(value: object) -> Precision:
+    """The precision ``value`` (a ``Precision`` or its name) names; the descriptor's rule, and the transform's.
+
+    Raises
+    ------
+    ConfigError
+        Neither 'single' nor 'double'.
+    """
+    try:
+        return Precision(value.value if isinstance(value, Precision) else value)
+    except ValueError:
+        raise ConfigError("precision must be 'single' or 'double'", field="precision", value=value) from None
+
 @dataclass(frozen=True)
 class ImageDescriptor:
     """Grids of the converted images. ``n_pixels`` and ``pixel_size`` are those of the stored
@@ -52,8 +65,7 @@ class ImageDescriptor:
     atom_shape: str = "hard-sphere"
 
     def __post_init__(self) -> None:
-        if self.precision not in {p.value for p in Precision}:
-            raise ConfigError("precision must be 'single' or 'double'", field="precision", value=self.precision)
+        checked_precision(self.precision)
         for name in ("n_pixels", "n_inplanes"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError("must be a positive integer", field=name, value=getattr(self, name))

@@ -27,6 +27,7 @@ import scipy.sparse
 import torch
 
 from ..core.choices import Precision
+from ..core.descriptor import checked_precision
 from ..core.errors import ConfigError, InputError
 from ..core.polar_grid import PolarGrid
 from ..plan.work_sizes import CHUNK_LIMITS
@@ -60,11 +61,9 @@ class PolarNufft:
         kernel_width: int | None = None,
         oversampling: float | None = None,
     ) -> None:
-        if precision not in KERNEL_SETTINGS:
-            raise ConfigError("precision must be 'single' or 'double'", field="precision", value=precision)
         if int(n_pixels) < 1:
             raise ConfigError("must be a positive integer", field="n_pixels", value=n_pixels)
-        width, sigma = KERNEL_SETTINGS[precision]
+        width, sigma = KERNEL_SETTINGS[checked_precision(precision)]
         self.kernel_width = int(kernel_width or width)
         self.oversampling = float(oversampling or sigma)
         self.n_pixels = n = int(n_pixels)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import roots_legendre
 
+from ..core.choices import Precision
+
 # (kernel width w in grid points, oversampling σ) per precision, chosen by measurement against the
 # direct sum (worst relative L2 error, n = 15 … 256, resolution_factor 1 and 2): single w = 7 gives
 # ≈ 1.2e-6 (w = 6: 1.8e-5, over the 1e-5 bar), double w = 12 gives ≈ 4e-11 (bar 1e-9). Our cost is
 # dominated by memory traffic, not by the w² taps: σ = 2 beats σ = 1.25–1.5 (which need w ≥ 9) and
 # σ = 2.5–3 (larger FFT and grid).
-KERNEL_SETTINGS = {"single": (7, 2.0), "double": (12, 2.0)}
+KERNEL_SETTINGS = {Precision.single: (7, 2.0), Precision.double: (12, 2.0)}
 # β = BETA_FACTOR · π (1 − 1/(2σ)) · w, FINUFFT's form of the kernel's shape parameter.
 BETA_FACTOR = 0.98
 
