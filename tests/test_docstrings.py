@@ -15,9 +15,11 @@ import cryolike_hydra.api
 import cryolike_hydra.cli
 import cryolike_hydra.descriptor
 import cryolike_hydra.report
+from cryolike_hydra.pipeline.summary import ConversionSummary
 
 PUBLIC = {
     "cryolike_hydra.api": [getattr(cryolike_hydra.api, name) for name in cryolike_hydra.api.__all__],
+    "cryolike_hydra.pipeline.summary": [ConversionSummary],  # what every conversion returns
     "cryolike_hydra.descriptor": [getattr(cryolike_hydra.descriptor, n) for n in cryolike_hydra.descriptor.__all__],
     "cryolike_hydra.report": [getattr(cryolike_hydra.report, name) for name in cryolike_hydra.report.__all__],
     "cryolike_hydra.cli": [cryolike_hydra.cli.run, cryolike_hydra.cli.main],

@@ -44,11 +44,23 @@ class ConversionSummary:
     report: dict[str, Any] = field(default_factory=dict)  # the dry run's report (empty otherwise)
 
     def to_dict(self) -> dict[str, Any]:
-        """The summary as plain data (``run_summary.json``)."""
+        """The summary as plain data.
+
+        Returns
+        -------
+        dict of str to Any
+            Every field by name, as ``run_summary.json`` holds it (``cryolike-report`` reads it back).
+        """
         return asdict(self)
 
     def line(self) -> str:
-        """One line: images in and written, stacks, the folder, and the time (or the disk needed)."""
+        """One line for the log and the console.
+
+        Returns
+        -------
+        str
+            Images in and written, stacks, the folder, and the time taken (a dry run: the disk needed).
+        """
         verb = "would write" if self.dry_run else "wrote"
         return (
             f"{self.images_in} images in, {verb} {self.images_written} in {self.n_stacks} "
