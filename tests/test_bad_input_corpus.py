@@ -86,16 +86,22 @@ def test_the_corpus_has_at_least_30_cases() -> None:
     assert len({case.name for case in CASES}) == len(CASES)
 
 
+def _api_error(folder: Path, built: Built, monkeypatch: pytest.MonkeyPatch) -> CryolikeError:
+    """The error of the case's conversion through the Python API, run in the case's folder."""
+    monkeypatch.chdir(folder)
+    with pytest.raises(CryolikeError) as info:
+        built.run.api(folder / built.output)
+    return info.value
+
+
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_bad_input_gives_its_own_clear_error(
     case: Case, corpus: dict[str, tuple[Path, Built, Snapshot]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, built, before = corpus[case.name]
-    monkeypatch.chdir(folder)
-    with pytest.raises(CryolikeError) as info:
-        built.run.api(folder / built.output)
-    message = str(info.value)
-    assert isinstance(info.value, built.error), f"{type(info.value).__name__}: {message}"
+    error = _api_error(folder, built, monkeypatch)
+    message = str(error)
+    assert isinstance(error, built.error), f"{type(error).__name__}: {message}"
     for fragment in map(render, built.expected):
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert "Fix: " in message and "\n" not in message
@@ -110,12 +116,9 @@ def test_every_case_has_a_distinct_message(
     messages: dict[str, str] = {}
     for case in CASES:
         folder, built, _ = corpus[case.name]
-        monkeypatch.chdir(folder)
         clear_path_cache()
-        with pytest.raises(CryolikeError) as info:
-            built.run.api(folder / built.output)
         # Without the case's own folder in it, each message must still tell the problem apart.
-        messages[case.name] = str(info.value).replace(str(folder), "<case>")
+        messages[case.name] = str(_api_error(folder, built, monkeypatch)).replace(str(folder), "<case>")
     same = [(a, b) for a in messages for b in messages if a < b and messages[a] == messages[b]]
     assert not same
 

@@ -22,6 +22,7 @@ import cryolike_chain as chain
 import numpy as np
 import pytest
 import torch
+from test_cli import console_script
 
 from cryolike_hydra import convert_particle_stacks as ours_api
 from cryolike_hydra.convert_particle_stacks import (
@@ -312,20 +313,12 @@ def _copy_with_npz_change(source: Path, target: Path, key: str, change: Any) -> 
     return target
 
 
-def _console_script() -> str:
-    beside = Path(sys.executable).with_name("cryolike-convert")
-    found = str(beside) if beside.exists() else shutil.which("cryolike-convert")
-    if found is None:
-        pytest.fail("cryolike-convert is not installed: run `pip install -e .`")
-    return found
-
-
 def test_cryolike_scores_the_command_lines_stacks_as_its_own(case: chain.Case, on_cpu: None, tmp_path: Path) -> None:
     """Indexed STAR at twice the box, downsampled by 2, through ``cryolike-convert`` (Hydra);
     CryoLike converts and downsamples the same files itself."""
     theirs_folder = chain.convert_with_cryolike(case, tmp_path / "cryolike", indexed_downsampled=True)
     done = subprocess.run(
-        [_console_script(), "input=indexed_star", f"input.star_file={case.indexed_star}",
+        [console_script(), "input=indexed_star", f"input.star_file={case.indexed_star}",
          f"input.folder_mrc={case.folder}", f"descriptor.params_file={case.params}", "downsample.factor=2",
          f"batching.batch_size={case.batch_size}", f"output.folder={tmp_path / 'ours'}", "output.plots=false",
          "device=cpu", f"hydra.run.dir={tmp_path / 'hydra'}"],

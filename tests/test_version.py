@@ -9,13 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_cli import console_script
 
 from cryolike_hydra import __version__
 from cryolike_hydra.cli.software_versions import torch_build, version_lines
-
-
-def console_script() -> str:
-    return str(Path(sys.executable).with_name("cryolike-convert"))
 
 
 def test_version_names_the_package_torch_cuda_hydra_and_python() -> None:

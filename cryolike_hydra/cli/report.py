@@ -92,6 +92,13 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _in_new_folder(path: str | Path) -> Path:
+    """``path``, its folder made if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def write_csv(rows: Sequence[RunRow], path: str | Path) -> None:
     """Write the runs as a CSV table (``CSV_COLUMNS``), making its folder.
 
@@ -102,9 +109,7 @@ def write_csv(rows: Sequence[RunRow], path: str | Path) -> None:
     path
         The CSV file (replaced).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with _in_new_folder(path).open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for row in rows:
@@ -121,9 +126,7 @@ def write_markdown(rows: Sequence[RunRow], path: str | Path) -> None:
     path
         The Markdown file (replaced).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(format_markdown(rows))
+    _in_new_folder(path).write_text(format_markdown(rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
