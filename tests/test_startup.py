@@ -20,6 +20,8 @@ from cryolike_hydra.cli import main
 code = main(sys.argv[1:])
 print(json.dumps([code, sorted(m for m in ("torch", "matplotlib") if m in sys.modules)]))
 """
+# The same, naming the data libraries loaded: help and configuration errors need neither (they cost ~0.5 s).
+COMMAND_DATA_LIBRARIES = COMMAND.replace('("torch", "matplotlib")', '("torch", "pandas", "numpy")')
 API_DRY_RUN = """
 import json, sys
 from cryolike_hydra import convert_particle_stacks_from_indexed_star_files
@@ -64,6 +66,25 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> datagen.ExampleDataset:
 def test_what_transforms_no_image_does_not_import_torch(data: datagen.ExampleDataset, args: list[str],
                                                         code: int) -> None:
     assert run(COMMAND, args, data.folder) == [code, []]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "code"), [
+    (["--help"], 0),
+    (["input=indexed_star", "input.star_file=particles.star", "batching.batch_size=0"], 2),
+    (["input=paired_star", "input.star_file_list=[a.star,b.star]", "input.particle_file_list=[a.mrcs]"], 2),
+    (["input=cryosparc_job", "input.folder_cryosparc=project", "input.job_number=-1"], 2),
+], ids=["help", "batch-size", "paired-lengths", "job-number"])
+def test_help_and_configuration_errors_import_no_data_library(data: datagen.ExampleDataset, args: list[str],
+                                                               code: int) -> None:
+    assert run(COMMAND_DATA_LIBRARIES, args, data.folder) == [code, []]
+
+
+@pytest.mark.slow
+def test_an_input_error_does_import_the_data_libraries(data: datagen.ExampleDataset) -> None:
+    """The other side: the check above can fail (reading metadata needs pandas and numpy)."""
+    args = ["input=indexed_star", "input.star_file=missing.star"]
+    assert run(COMMAND_DATA_LIBRARIES, args, data.folder) == [1, ["numpy", "pandas"]]
 
 
 @pytest.mark.slow

@@ -29,8 +29,7 @@ from ..plan.settings import (
     positive_number,
     stacks_limit,
 )
-from ..readers.cryosparc_job import check_job_number
-from ..readers.star_pairs import check_pair_lists
+from ..readers.input_settings import check_job_number, check_pair_lists
 
 PRIMARY_SCHEMA = "cryolike_convert_schema"
 

@@ -16,8 +16,9 @@ from ..core.particles import ParticleTable
 from ..core.problems import ProblemLog
 from ..readers.cryosparc_job import read_cryosparc_job
 from ..readers.cs_file import read_cs
+from ..readers.input_settings import check_pair_lists
 from ..readers.star import read_indexed_star
-from ..readers.star_pairs import check_pair_kinds, check_pair_lists, paired_lists, read_pair
+from ..readers.star_pairs import check_pair_kinds, paired_lists, read_pair
 
 
 @dataclass(frozen=True)

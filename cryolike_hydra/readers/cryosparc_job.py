@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..core import columns as C
-from ..core.errors import ConfigError, InputError, InputFileNotFoundError
+from ..core.errors import InputError, InputFileNotFoundError
 from ..core.particles import ParticleTable, make_table
 from ..core.setting_names import setting
 from .cs_file import ctf_values, load_cs_array
+from .input_settings import check_job_number
 from .mrc import read_mrc_header
 from .paths import MISSING, file_status
 
@@ -40,24 +40,6 @@ def _batch_path(folder: Path, k: int, suffix: str, cs_file: Path) -> tuple[Path 
     if len(found) > 1:
         log.warning("both %s and %s exist; using %s", found[0].name, found[1].name, found[0].name)
     return (found[0] if found else None), tried
-
-
-def check_job_number(value: Any, field: str) -> int:
-    """The N of a job folder JN: a whole number >= 0 (the command line's schema checks it with this too).
-
-    Raises
-    ------
-    ConfigError
-        Naming ``field`` and the value.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise ConfigError(
-            "must be a whole number >= 0 (the N of the job folder JN)",
-            field=field,
-            value=value,
-            fix=f"give {setting('job_number', text='N')} for {setting('folder_cryosparc')}/JN",
-        )
-    return int(value)
 
 
 def find_job_files(folder_cryosparc: str | Path, job_number: int) -> tuple[Path, list[Path]]:

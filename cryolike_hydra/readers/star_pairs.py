@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import ConfigError, InputError
+from ..core.errors import InputError
 from ..core.particles import ParticleTable
 from ..core.setting_names import setting
 from .file_kinds import MRC, STAR, file_kind
@@ -29,25 +29,6 @@ def paired_lists(first: list[Any], second: list[Any]) -> tuple[list[Any], list[A
                  "(CryoLike's order): taken as particle_file_list and star_file_list")
         return second, first
     return first, second
-
-
-def check_pair_lists(stars: Sequence[str | Path], mrcs: Sequence[str | Path]) -> None:
-    """At least one STAR file, and one MRC stack for each (the command line's schema checks with this too).
-
-    Raises
-    ------
-    ConfigError
-        Naming the list that is wrong.
-    """
-    if not stars:
-        raise ConfigError("must name at least one STAR file", field=setting("star_file_list"), value=[])
-    if len(stars) != len(mrcs):
-        raise ConfigError(
-            f"must have one MRC file per STAR file ({len(stars)} STAR files, {len(mrcs)} MRC files)",
-            field=setting("particle_file_list"),
-            value=[str(p) for p in mrcs],
-            fix="give exactly one MRC file for each STAR file, in the same order",
-        )
 
 
 def check_pair_kinds(stars: Sequence[str | Path], mrcs: Sequence[str | Path]) -> None:
