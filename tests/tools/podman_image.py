@@ -78,9 +78,24 @@ def missing_tools() -> list[str]:
     return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
+def readable_containers_conf() -> Path:
+    """A copy of tests/tools/containers.conf in the cache folder, which the podman account can read: the
+    checkout itself may lie in a folder that only its owner can enter (a mktemp folder, root's home)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    CACHE.chmod(0o755)
+    copy = CACHE / CONTAINERS_CONF.name
+    text = CONTAINERS_CONF.read_text()
+    if not copy.exists() or copy.read_text() != text:
+        partial = copy.with_name(copy.name + ".partial")
+        partial.write_text(text)
+        partial.chmod(0o644)
+        partial.replace(copy)
+    return copy
+
+
 def account_command(account: Account, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
     """``argv`` run as ``account`` with a clean environment (plus CONTAINERS_CONF and ``env``)."""
-    variables = {"CONTAINERS_CONF": str(CONTAINERS_CONF), **(env or {})}
+    variables = {"CONTAINERS_CONF": str(readable_containers_conf()), **(env or {})}
     if not account.switch:
         return ["env", *(f"{key}={value}" for key, value in variables.items()), *argv]
     base = {
@@ -96,7 +111,8 @@ def account_command(account: Account, argv: list[str], env: dict[str, str] | Non
 
 def podman(account: Account, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        account_command(account, ["podman", *args]), capture_output=True, text=True, timeout=timeout, check=False
+        account_command(account, ["podman", *args]), capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=CACHE,  # a folder the account can enter (podman's arguments are absolute paths)
     )
     if check and result.returncode != 0:
         output = f"{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
