@@ -117,13 +117,12 @@ def test_the_checks_above_find_what_they_look_for() -> None:
     assert slug("What our .npz holds that CryoLike's does not") == "what-our-npz-holds-that-cryolikes-does-not"
 
 
-def test_every_figure_to_remeasure_names_an_existing_command() -> None:
-    marks = [(doc, mark) for doc in DOCS for mark in REMEASURE.findall(doc.read_text())]
-    assert marks, "no <!-- remeasure: COMMAND --> marks"
-    for doc, mark in marks:
-        scripts = [script for script, _ in PYTHON_COMMAND.findall(mark)] + BASH_COMMAND.findall(mark)
-        assert scripts, f"{doc.name}: remeasure mark without a command: {mark!r}"
-        assert all((ROOT / script).is_file() for script in scripts), (doc.name, mark)
+def test_no_figure_is_left_to_remeasure() -> None:
+    """Every figure was measured by the command printed beside it; one waiting for that is marked
+    ``<!-- remeasure: COMMAND -->`` and may not be merged."""
+    marks = [f"{doc.name}: {mark}" for doc in DOCS for mark in REMEASURE.findall(doc.read_text())]
+    assert not marks, marks
+    assert REMEASURE.findall("462 images/s <!-- remeasure: python benchmarks/bench_end_to_end.py -->")
 
 
 # --- the first screen and CI ---------------------------------------------------------------------------------
