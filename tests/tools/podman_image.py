@@ -78,12 +78,18 @@ def missing_tools() -> list[str]:
     return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
+def cache_folder() -> Path:
+    """The cache folder, made if missing, readable by the podman account (which builds from the base tarball
+    there and reads the containers.conf copied there)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    CACHE.chmod(0o755)
+    return CACHE
+
+
 def readable_containers_conf() -> Path:
     """A copy of tests/tools/containers.conf in the cache folder, which the podman account can read: the
     checkout itself may lie in a folder that only its owner can enter (a mktemp folder, root's home)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    CACHE.chmod(0o755)
-    copy = CACHE / CONTAINERS_CONF.name
+    copy = cache_folder() / CONTAINERS_CONF.name
     text = CONTAINERS_CONF.read_text()
     if not copy.exists() or copy.read_text() != text:
         partial = copy.with_name(copy.name + ".partial")
@@ -112,7 +118,7 @@ def account_command(account: Account, argv: list[str], env: dict[str, str] | Non
 def podman(account: Account, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         account_command(account, ["podman", *args]), capture_output=True, text=True, timeout=timeout, check=False,
-        cwd=CACHE,  # a folder the account can enter (podman's arguments are absolute paths)
+        cwd=cache_folder(),  # a folder the account can enter (podman's arguments are absolute paths)
     )
     if check and result.returncode != 0:
         output = f"{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
@@ -136,8 +142,7 @@ def chown_tree(path: Path, account: Account) -> None:
 
 
 def record_timing(name: str, seconds: float) -> None:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / "timings.json"
+    path = cache_folder() / "timings.json"
     timings = json.loads(path.read_text()) if path.exists() else {}
     timings[name] = round(seconds, 1)
     path.write_text(json.dumps(timings, indent=2) + "\n")
@@ -149,9 +154,7 @@ def base_tarball() -> Path:
     tarball = CACHE / f"debootstrap-{SUITE}-{BASE_KEY}.tar"
     if tarball.exists():
         return tarball
-    CACHE.mkdir(parents=True, exist_ok=True)
-    CACHE.chmod(0o755)
-    rootfs = CACHE / f"rootfs-{BASE_KEY}"
+    rootfs = cache_folder() / f"rootfs-{BASE_KEY}"
     shutil.rmtree(rootfs, ignore_errors=True)
     start = time.monotonic()
     subprocess.run(
