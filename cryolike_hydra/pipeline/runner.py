@@ -78,8 +78,7 @@ class StackRunner:
             A write failed (a full disk): the finished stacks are kept for a resume.
         """
         todo = self._resume()
-        self.manifest.accounting = self.accountant(self.manifest.stacks)
-        self.folder.write_json(MANIFEST_FILE, self.manifest.to_json())
+        self._write_manifest()
         descriptor = self.checked.descriptor
         self.processor = ImageProcessor(descriptor, self.settings.downsample_factor, self.settings.downsample_type,
                                         self.device)
@@ -100,7 +99,7 @@ class StackRunner:
             progress.close()
             self.reader.close()
         self.manifest.complete = True
-        self.folder.write_json(MANIFEST_FILE, self.manifest.to_json())
+        self._write_manifest()
         if constant:
             log.warning("%d constant images were stored as zeros and flagged (constant_image in the .npz)",
                         constant)
@@ -199,6 +198,10 @@ class StackRunner:
         if staged is not None:
             staged.commit()
         self.manifest.record_stack(stack.counter, self.folder.path, digests, self.table, stack.rows)
+        self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        """The manifest as it stands, its accounting brought up to date with the stacks it records."""
         self.manifest.accounting = self.accountant(self.manifest.stacks)
         self.folder.write_json(MANIFEST_FILE, self.manifest.to_json())
 
@@ -207,8 +210,7 @@ class StackRunner:
         written = self.written
         if self.resumed:
             self.manifest.stacks = {k: v for k, v in self.manifest.stacks.items() if k in self.resumed}
-            self.manifest.accounting = self.accountant(self.manifest.stacks)
-            self.folder.write_json(MANIFEST_FILE, self.manifest.to_json())
+            self._write_manifest()
         else:
             written = [*written, self.folder.path / MANIFEST_FILE]
         self.folder.remove_files(written)
